@@ -1,0 +1,15 @@
+"""nnref: deep-learning building blocks written out by hand and proven equal to torch.
+
+The library imports without Lightning or Hydra. Submodules mirror ``torch.nn``:
+``nnref.activations`` (and, as they land, losses, init, dropout, normalization, optim).
+"""
+
+from nnref import (
+    activations, dropout, init, losses, normalization, optim, registry, regularization,
+)
+
+__all__ = [
+    "activations", "dropout", "init", "losses", "normalization", "optim", "registry",
+    "regularization",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,391 @@
+r"""Smooth activations: softplus, soft clipping, bent identity, soft exponential, SiLU, Swish."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnref.activations._common import apply_maybe_inplace, check_input, opmath, sigmoid_
+
+__all__ = [
+    "Softplus", "softplus", "SoftClipping", "soft_clipping", "BentIdentity", "bent_identity",
+    "SoftExponential", "soft_exponential", "SiLU", "silu", "Swish", "swish",
+]
+
+
+def _log1p_exp_neg_abs(z: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^{-|z|}) in (0, log 2]: the bounded part of a stable softplus."""
+    return torch.log1p(torch.exp(-z.abs()))
+
+
+# --------------------------------------------------------------------------------- Softplus
+class _SoftplusFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, beta, threshold):
+        xf = opmath(x)
+        z = xf * beta
+        # Above the threshold torch returns x itself; below, log(1 + e^z) is written as
+        # max(z, 0) + log(1 + e^{-|z|}), which cannot overflow.
+        soft = (z.clamp_min(0) + _log1p_exp_neg_abs(z)) / beta
+        return torch.where(z > threshold, xf, soft).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.beta, ctx.threshold = inputs[1], inputs[2]
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        z = opmath(x) * ctx.beta
+        g = opmath(grad)
+        return torch.where(z > ctx.threshold, g, g * sigmoid_(z)).to(grad.dtype), None, None
+
+
+def _check_positive(fn: str, name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{fn}(): {name} must be > 0, got {value}")
+
+
+def softplus(input: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> torch.Tensor:
+    r"""Softplus, a smooth ReLU.
+
+    .. math:: f(x) = \frac{1}{\beta}\log(1 + e^{\beta x}), \qquad f'(x) = \sigma(\beta x)
+
+    and :math:`f(x) = x` where :math:`\beta x >` ``threshold`` (torch's linear tail, exact to
+    float precision there). ``beta`` must be positive: torch accepts any value and returns
+    garbage for :math:`\beta \le 0`.
+    """
+    check_input(input, "softplus")
+    _check_positive("softplus", "beta", beta)
+    return _SoftplusFn.apply(input, beta, threshold)
+
+
+class Softplus(nn.Module):
+    r"""Softplus; see :func:`softplus`.
+
+    Args:
+        beta: sharpness (default 1.0), > 0.
+        threshold: above :math:`\beta x >` threshold the output is x (default 20.0).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        _check_positive("Softplus", "beta", beta)
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+# ---------------------------------------------------------------------------- Soft clipping
+class _SoftClippingFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, alpha):
+        xf = opmath(x)
+        z = xf * alpha
+        # softplus(z) - softplus(z - alpha) with softplus(u) = max(u, 0) + log(1 + e^{-|u|}):
+        # the max parts combine to clamp(z, 0, alpha), finite even at z = +-inf.
+        y = z.clamp(0, alpha) + _log1p_exp_neg_abs(z) - _log1p_exp_neg_abs(z - alpha)
+        return (y / alpha).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.alpha = inputs[1]
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        z = opmath(x) * ctx.alpha
+        d = sigmoid_(z) - sigmoid_(z - ctx.alpha)
+        return (opmath(grad) * d).to(grad.dtype), None
+
+
+def soft_clipping(input: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    r"""Soft clipping (Klimek & Perelstein, 2018): a smooth clip of x to (0, 1).
+
+    .. math:: f(x) = \frac{1}{\alpha}\log\frac{1 + e^{\alpha x}}{1 + e^{\alpha(x - 1)}},
+        \qquad f'(x) = \sigma(\alpha x) - \sigma(\alpha(x - 1))
+
+    Larger ``alpha`` (> 0) is closer to the hard clip. The notes' derivative (a product of
+    sinh and sech terms) is garbled; the expression above is the derivative of f.
+    No torch built-in.
+    """
+    check_input(input, "soft_clipping")
+    _check_positive("soft_clipping", "alpha", alpha)
+    return _SoftClippingFn.apply(input, alpha)
+
+
+class SoftClipping(nn.Module):
+    r"""Soft clipping to (0, 1); see :func:`soft_clipping`.
+
+    Args:
+        alpha: sharpness (default 1.0), > 0.
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        _check_positive("SoftClipping", "alpha", alpha)
+        self.alpha = alpha
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return soft_clipping(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+# ---------------------------------------------------------------------------- Bent identity
+class _BentIdentityFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        xf = opmath(x)
+        # hypot(x, 1) = sqrt(x^2 + 1) without overflow of x^2; at x = -inf the formula is
+        # inf - inf, so the limit (-inf) is put back explicitly.
+        y = (torch.hypot(xf, torch.ones_like(xf)) - 1) / 2 + xf
+        return torch.where(xf == -torch.inf, xf, y).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        xf = opmath(x)
+        # x / sqrt(x^2 + 1) = sign(x) / sqrt(1 + 1/x^2): finite (+-1) at x = +-inf.
+        ratio = torch.hypot(torch.ones_like(xf), xf.reciprocal()).reciprocal().copysign(xf)
+        return (opmath(grad) * (ratio / 2 + 1)).to(grad.dtype)
+
+
+def bent_identity(input: torch.Tensor) -> torch.Tensor:
+    r"""Bent identity.
+
+    .. math:: f(x) = \frac{\sqrt{x^2 + 1} - 1}{2} + x, \qquad
+        f'(x) = \frac{x}{2\sqrt{x^2 + 1}} + 1
+
+    No torch built-in.
+    """
+    check_input(input, "bent_identity")
+    return _BentIdentityFn.apply(input)
+
+
+class BentIdentity(nn.Module):
+    r"""Bent identity; see :func:`bent_identity`."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return bent_identity(input)
+
+
+# ------------------------------------------------------------------------- Soft exponential
+class _SoftExponentialFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, alpha):
+        xf, a = opmath(x), opmath(alpha)
+        pos, neg = a > 0, a < 0
+        safe = torch.where(a == 0, 1, a)
+        # Each branch is evaluated on a neutralised argument when it is not the selected one,
+        # so an unused branch can never produce inf/NaN that leaks into double backward.
+        e = torch.expm1(torch.where(pos, a * xf, 0)) / safe + a
+        u = torch.where(neg, -a * (xf + a), 0)
+        l = -torch.log1p(u) / safe
+        return torch.where(pos, e, torch.where(neg, l, xf)).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, alpha = ctx.saved_tensors
+        xf, a, g = opmath(x), opmath(alpha), opmath(grad)
+        pos, neg = a > 0, a < 0
+        safe = torch.where(a == 0, 1, a)
+        ax = torch.where(pos, a * xf, 0)
+        ex = torch.exp(ax)
+        # alpha > 0: f = (e^{ax} - 1)/a + a
+        dx_pos = ex
+        da_pos = xf * ex / safe - torch.expm1(ax) / (safe * safe) + 1
+        # alpha < 0: f = -log(u)/a with u = 1 - a(x + a)
+        u = 1 + torch.where(neg, -a * (xf + a), 0)
+        dx_neg = u.reciprocal()
+        da_neg = torch.log(u) / (safe * safe) + (xf + 2 * a) / (safe * u)
+        # alpha = 0: f = x; both one-sided limits give df/da = 1 + x^2 / 2
+        dx = torch.where(pos, dx_pos, torch.where(neg, dx_neg, 1))
+        da = torch.where(pos, da_pos, torch.where(neg, da_neg, 1 + xf * xf / 2))
+        grad_a = (g * da).sum().reshape(alpha.shape)
+        return (g * dx).to(grad.dtype), grad_a.to(alpha.dtype)
+
+
+def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    r"""Soft exponential (Godfrey & Gashler, 2015): interpolates log, identity and exp.
+
+    .. math:: f(\alpha, x) = \begin{cases} -\frac{\ln(1 - \alpha(x + \alpha))}{\alpha} &
+        \alpha < 0 \\ x & \alpha = 0 \\ \frac{e^{\alpha x} - 1}{\alpha} + \alpha & \alpha > 0
+        \end{cases} \qquad \frac{\partial f}{\partial x} = \begin{cases}
+        \frac{1}{1 - \alpha(\alpha + x)} & \alpha < 0 \\ e^{\alpha x} & \alpha \ge 0 \end{cases}
+
+    .. math:: \frac{\partial f}{\partial \alpha} = \begin{cases}
+        \frac{\ln u}{\alpha^2} + \frac{x + 2\alpha}{\alpha u},\ u = 1 - \alpha(x + \alpha)
+        & \alpha < 0 \\ 1 + x^2/2 & \alpha = 0 \\
+        \frac{x e^{\alpha x}}{\alpha} - \frac{e^{\alpha x} - 1}{\alpha^2} + 1 & \alpha > 0
+        \end{cases}
+
+    ``alpha`` is a scalar (tensor or float). For :math:`\alpha < 0` the function is defined
+    only for :math:`x > 1/\alpha - \alpha`; outside, the log argument is negative and the
+    result NaN, as the formula says. The notes' table drops the :math:`+\alpha` of the
+    :math:`\alpha > 0` branch and writes :math:`\varepsilon` for :math:`\alpha` when
+    :math:`\alpha < 0`. No torch built-in.
+    """
+    check_input(input, "soft_exponential")
+    if not isinstance(alpha, torch.Tensor):
+        alpha = torch.tensor(float(alpha), dtype=input.dtype, device=input.device)
+    if alpha.numel() != 1:
+        raise ValueError(f"soft_exponential(): alpha must be a scalar, got shape "
+                         f"{tuple(alpha.shape)}")
+    return _SoftExponentialFn.apply(input, alpha)
+
+
+class SoftExponential(nn.Module):
+    r"""Soft exponential with a learnable :math:`\alpha`; see :func:`soft_exponential`.
+
+    Args:
+        alpha: initial value of the learnable parameter (default 0.0: the identity).
+
+    Attributes:
+        alpha: the learnable scalar parameter.
+    """
+
+    def __init__(self, alpha: float = 0.0, device=None, dtype=None) -> None:
+        super().__init__()
+        self.init = alpha
+        self.alpha = nn.Parameter(torch.empty((), device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.alpha.fill_(self.init)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return soft_exponential(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.init}"
+
+
+# ------------------------------------------------------------------------------ SiLU, Swish
+class _SwishFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, beta):
+        xf = opmath(x)
+        return (xf * sigmoid_(xf * opmath(beta))).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)  # x (torch's SiLU saves x too) and the scalar beta
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, beta = ctx.saved_tensors
+        xf, b, g = opmath(x), opmath(beta), opmath(grad)
+        s = sigmoid_(xf * b)
+        bxs1 = xf * s * (1 - s)  # x sigma(bx)(1 - sigma(bx)), shared by both derivatives
+        grad_x = (g * (s + b * bxs1)).to(grad.dtype)
+        grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_b = (g * xf * bxs1).sum().reshape(beta.shape).to(beta.dtype)
+        return grad_x, grad_b
+
+
+def _unit(input: torch.Tensor) -> torch.Tensor:
+    return torch.ones((), dtype=input.dtype, device=input.device)
+
+
+def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+    r"""Sigmoid linear unit (Swish-1).
+
+    .. math:: f(x) = x\sigma(x), \qquad f'(x) = f(x) + \sigma(x)(1 - f(x))
+        = \sigma(x)\,(1 + x(1 - \sigma(x)))
+
+    The notes garble this derivative.
+    """
+    check_input(input, "silu")
+    return apply_maybe_inplace(lambda x: _SwishFn.apply(x, _unit(x)), input, inplace,
+                               saves_input=True)
+
+
+class SiLU(nn.Module):
+    r"""Sigmoid linear unit :math:`x\sigma(x)`; see :func:`silu`.
+
+    Args:
+        inplace: overwrite the input (default ``False``).
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return silu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+def swish(input: torch.Tensor, beta: torch.Tensor | float = 1.0) -> torch.Tensor:
+    r"""Swish-β (Ramachandran et al., 2017).
+
+    .. math:: f(x) = x\sigma(\beta x), \qquad
+        \frac{\partial f}{\partial x} = \sigma(\beta x) + \beta x \sigma(\beta x)(1 -
+        \sigma(\beta x)), \qquad \frac{\partial f}{\partial \beta} = x^2 \sigma(\beta x)(1 -
+        \sigma(\beta x))
+
+    ``beta`` is a float or a scalar tensor (learnable in :class:`Swish`). β = 1 is SiLU; as
+    β → ∞ it tends to ReLU. No torch built-in for β ≠ 1.
+    """
+    check_input(input, "swish")
+    if not isinstance(beta, torch.Tensor):
+        beta = torch.tensor(float(beta), dtype=input.dtype, device=input.device)
+    if beta.numel() != 1:
+        raise ValueError(f"swish(): beta must be a scalar, got shape {tuple(beta.shape)}")
+    return _SwishFn.apply(input, beta)
+
+
+class Swish(nn.Module):
+    r"""Swish-β :math:`x\sigma(\beta x)`; see :func:`swish`.
+
+    Args:
+        beta: the (initial) value of β (default 1.0).
+        learnable: make β a trained parameter (default ``False``: a fixed float).
+    """
+
+    def __init__(self, beta: float = 1.0, learnable: bool = False, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        self.learnable = learnable
+        if learnable:
+            self.beta = nn.Parameter(torch.tensor(float(beta), device=device, dtype=dtype))
+        else:
+            self.beta = float(beta)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return swish(input, self.beta)
+
+    def extra_repr(self) -> str:
+        beta = float(self.beta)
+        return f"beta={beta}, learnable=True" if self.learnable else f"beta={beta}"
