@@ -31,13 +31,15 @@ def opmath(t: torch.Tensor) -> torch.Tensor:
     return t.float() if t.dtype in LOW_PRECISION else t
 
 
-def sigmoid_(z: torch.Tensor) -> torch.Tensor:
-    """1 / (1 + e^{-z}), overwriting a temporary: stable for every z.
+def stable_sigmoid(z: torch.Tensor) -> torch.Tensor:
+    """1 / (1 + e^{-z}): stable for every z.
 
     e^{-z} overflows to inf for z < -88 (float32) and 1 / (1 + inf) = 0, the correctly rounded
-    value, so no max-subtraction is needed; NaN stays NaN.
+    value, so no max-subtraction is needed; NaN stays NaN. Temporaries are overwritten in place
+    unless autograd is recording (double backward), which needs e^{-z} intact.
     """
-    return torch.exp(-z).add_(1).reciprocal_()
+    e = torch.exp(-z)
+    return (e + 1 if torch.is_grad_enabled() else e.add_(1)).reciprocal_()
 
 
 def channel_view(param: torch.Tensor, input: torch.Tensor) -> torch.Tensor:

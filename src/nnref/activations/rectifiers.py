@@ -454,8 +454,9 @@ class _APLFn(torch.autograd.Function):
         x, a, b = ctx.saved_tensors
         av, bv = _hinge_view(a, x), _hinge_view(b, x)
         h = bv - x
-        on = h > 0  # derivative of max(0, h) taken as 0 at h = 0, the ReLU convention
-        grad_x = grad * (x > 0) - (grad * (av * on)).sum(0)
+        # Derivative of max(0, h) taken as 0 at h = 0 and 1 at NaN: torch's ReLU convention.
+        on = ~(h <= 0)
+        grad_x = grad * ~(x <= 0) - (grad * (av * on)).sum(0)
         ga = grad * h.clamp_min(0)
         gb = grad * av * on
         return grad_x, _hinge_reduce(ga, a), _hinge_reduce(gb, b)

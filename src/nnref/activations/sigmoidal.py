@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import check_input, opmath, sigmoid_
+from nnref.activations._common import check_input, opmath, stable_sigmoid
 
 __all__ = [
     "Identity", "identity", "BinaryStep", "binary_step", "Sigmoid", "sigmoid", "Tanh", "tanh",
@@ -97,7 +97,7 @@ class _SigmoidFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return sigmoid_(opmath(x)).to(x.dtype)
+        return stable_sigmoid(opmath(x)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -181,7 +181,9 @@ class _SoftsignFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        return x / (x.abs() + 1)
+        y = x / (x.abs() + 1)
+        # inf / inf is NaN; the limit at +-inf is +-1 (torch's composite returns NaN there).
+        return torch.where(x.isinf(), x.sign(), y)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -199,7 +201,8 @@ def softsign(input: torch.Tensor) -> torch.Tensor:
 
     .. math:: f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2}
 
-    Like torch, :math:`\pm\infty` gives NaN (``inf / inf``).
+    At :math:`\pm\infty` the limit :math:`\pm 1` (derivative 0) is returned; torch's softsign
+    computes ``inf / inf`` there and returns NaN.
     """
     check_input(input, "softsign")
     return _SoftsignFn.apply(input)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import apply_maybe_inplace, check_input, opmath, sigmoid_
+from nnref.activations._common import apply_maybe_inplace, check_input, opmath, stable_sigmoid
 
 __all__ = [
     "Softplus", "softplus", "SoftClipping", "soft_clipping", "BentIdentity", "bent_identity",
@@ -41,7 +41,7 @@ class _SoftplusFn(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         z = opmath(x) * ctx.beta
         g = opmath(grad)
-        return torch.where(z > ctx.threshold, g, g * sigmoid_(z)).to(grad.dtype), None, None
+        return torch.where(z > ctx.threshold, g, g * stable_sigmoid(z)).to(grad.dtype), None, None
 
 
 def _check_positive(fn: str, name: str, value: float) -> None:
@@ -106,7 +106,7 @@ class _SoftClippingFn(torch.autograd.Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         z = opmath(x) * ctx.alpha
-        d = sigmoid_(z) - sigmoid_(z - ctx.alpha)
+        d = stable_sigmoid(z) - stable_sigmoid(z - ctx.alpha)
         return (opmath(grad) * d).to(grad.dtype), None
 
 
@@ -288,32 +288,43 @@ class SoftExponential(nn.Module):
 
 # ------------------------------------------------------------------------------ SiLU, Swish
 class _SwishFn(torch.autograd.Function):
+    """x sigma(beta x) for beta a float (fixed) or a scalar tensor (learnable)."""
+
     generate_vmap_rule = True
 
     @staticmethod
     def forward(x, beta):
         xf = opmath(x)
-        return (xf * sigmoid_(xf * opmath(beta))).to(x.dtype)
+        b = opmath(beta) if isinstance(beta, torch.Tensor) else beta
+        return (xf * stable_sigmoid(xf * b)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)  # x (torch's SiLU saves x too) and the scalar beta
+        x, beta = inputs
+        # x alone, as torch's SiLU; a tensor beta (4 bytes) only when it is a parameter.
+        ctx.beta_is_tensor = isinstance(beta, torch.Tensor)
+        if ctx.beta_is_tensor:
+            ctx.save_for_backward(x, beta)
+        else:
+            ctx.beta = beta
+            ctx.save_for_backward(x)
 
     @staticmethod
     def backward(ctx, grad):
-        x, beta = ctx.saved_tensors
-        xf, b, g = opmath(x), opmath(beta), opmath(grad)
-        s = sigmoid_(xf * b)
+        if ctx.beta_is_tensor:
+            x, beta = ctx.saved_tensors
+            b = opmath(beta)
+        else:
+            (x,) = ctx.saved_tensors
+            beta, b = None, ctx.beta
+        xf, g = opmath(x), opmath(grad)
+        s = stable_sigmoid(xf * b)
         bxs1 = xf * s * (1 - s)  # x sigma(bx)(1 - sigma(bx)), shared by both derivatives
         grad_x = (g * (s + b * bxs1)).to(grad.dtype)
         grad_b = None
-        if ctx.needs_input_grad[1]:
+        if ctx.beta_is_tensor and ctx.needs_input_grad[1]:
             grad_b = (g * xf * bxs1).sum().reshape(beta.shape).to(beta.dtype)
         return grad_x, grad_b
-
-
-def _unit(input: torch.Tensor) -> torch.Tensor:
-    return torch.ones((), dtype=input.dtype, device=input.device)
 
 
 def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
@@ -325,7 +336,7 @@ def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     The notes garble this derivative.
     """
     check_input(input, "silu")
-    return apply_maybe_inplace(lambda x: _SwishFn.apply(x, _unit(x)), input, inplace,
+    return apply_maybe_inplace(lambda x: _SwishFn.apply(x, 1.0), input, inplace,
                                saves_input=True)
 
 
@@ -359,9 +370,7 @@ def swish(input: torch.Tensor, beta: torch.Tensor | float = 1.0) -> torch.Tensor
     β → ∞ it tends to ReLU. No torch built-in for β ≠ 1.
     """
     check_input(input, "swish")
-    if not isinstance(beta, torch.Tensor):
-        beta = torch.tensor(float(beta), dtype=input.dtype, device=input.device)
-    if beta.numel() != 1:
+    if isinstance(beta, torch.Tensor) and beta.numel() != 1:
         raise ValueError(f"swish(): beta must be a scalar, got shape {tuple(beta.shape)}")
     return _SwishFn.apply(input, beta)
 

@@ -1,0 +1,314 @@
+"""Parity checks for activations: each compares the reference with the torch built-in (or, where
+torch has none, with the independent formula in :mod:`nnref.verify.oracles`) and raises
+``AssertionError`` with the mismatch, returning the largest forward and gradient errors.
+
+The pytest suite (``tests/test_activations.py``) parametrizes these over the registry; the
+``verify`` command runs them on the user's device.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch.func import functional_call
+
+from nnref.registry import Spec
+from nnref.verify import Row, case_label, max_abs_diff
+from nnref.verify.oracles import LIMITS, ORACLES
+
+SHAPE = (3, 6, 5)  # channels (6) on dim 1, matching the registry's per-channel cases
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+@dataclass
+class Pair:
+    """A reference module and its comparison (built-in module or oracle) with equal state."""
+
+    ref: torch.nn.Module
+    base: Callable[[torch.Tensor], torch.Tensor]
+    ref_params: list[torch.Tensor]
+    base_params: list[torch.Tensor]
+    inplace: bool
+    oracle: bool
+
+
+def build_pair(spec: Spec, kwargs: Mapping, dtype: torch.dtype, device) -> Pair:
+    """Reference and built-in (state dict copied across) or reference and oracle twin."""
+    ref = spec.reference(**kwargs).to(device=device, dtype=dtype).eval()
+    if spec.builtin is not None:
+        base = spec.builtin(**kwargs).to(device=device, dtype=dtype).eval()
+        base.load_state_dict(ref.state_dict())  # also proves the state dicts are compatible
+        return Pair(ref, base, list(ref.parameters()), list(base.parameters()),
+                    bool(kwargs.get("inplace")), oracle=False)
+    if spec.name not in ORACLES:
+        raise AssertionError(f"{spec.name}: no torch built-in and no oracle to check against")
+    twin = copy.deepcopy(ref)
+    oracle = ORACLES[spec.name]
+    return Pair(ref, lambda x: oracle(twin, x), list(ref.parameters()), list(twin.parameters()),
+                bool(kwargs.get("inplace")), oracle=True)
+
+
+def make_input(spec: Spec, shape=SHAPE, dtype=torch.float32, device="cpu", *, seed: int = 0,
+               kinks: bool = True, away_from_kinks: bool = False) -> torch.Tensor:
+    """Uniform samples from ``spec.domain``; the first elements are the kinks themselves
+    (``kinks``), or every sample is pushed at least 0.05 away from them (``away_from_kinks``,
+    for finite differences)."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = spec.domain
+    x = torch.rand(shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
+    if away_from_kinks:
+        for k in spec.kinks:
+            x = torch.where((x - k).abs() < 0.05, x + 0.1 * torch.sign(x - k + 1e-12), x)
+    elif kinks and spec.kinks and x.numel():
+        flat = x.reshape(-1)
+        n = min(len(spec.kinks), flat.numel())
+        flat[:n] = torch.tensor(spec.kinks[:n], dtype=torch.float64)
+        x = flat.reshape(shape)
+    return x.to(device=device, dtype=dtype)
+
+
+def _value_and_grads(fn, params, inplace, x, upstream):
+    x = x.detach().clone().requires_grad_(True)
+    y = fn(x.clone() if inplace else x)
+    inputs = [x, *params]
+    if not y.requires_grad:  # e.g. the step oracle: no path, zero gradient
+        return y.detach(), [torch.zeros_like(t) for t in inputs]
+    grads = torch.autograd.grad(y, inputs, upstream(y), allow_unused=True,
+                                materialize_grads=True)
+    return y.detach(), [g.detach() for g in grads]
+
+
+def _upstream(seed: int = 1):
+    def make(y):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(y.shape, generator=g, dtype=torch.float64).to(y.device, y.dtype)
+    return make
+
+
+def compare(spec: Spec, kwargs: Mapping, x: torch.Tensor, *, dtype=None,
+            device=None) -> tuple[float, float]:
+    """Forward value and gradients (input and parameters) of reference vs comparison at ``x``.
+
+    For an oracle in float16/bfloat16 the oracle runs in float64 and is rounded to the dtype,
+    since a naive formula in half precision is less accurate than the reference it checks.
+    Returns (max forward error, max gradient error); raises AssertionError on a mismatch.
+    """
+    dtype = dtype or x.dtype
+    device = device or x.device
+    pair = build_pair(spec, kwargs, dtype, device)
+    up = _upstream()
+    y_ref, g_ref = _value_and_grads(pair.ref, pair.ref_params, pair.inplace, x, up)
+    if pair.oracle and dtype in LOW_PRECISION:
+        pair64 = build_pair(spec, kwargs, torch.float64, device)
+        pair64.ref.load_state_dict(pair.ref.state_dict())
+        twin_state = {k: v.double() for k, v in pair.ref.state_dict().items()}
+        for p, (_, v) in zip(pair64.base_params, sorted(twin_state.items()), strict=False):
+            p.data.copy_(v)
+        y_b, g_b = _value_and_grads(pair64.base, pair64.base_params, pair.inplace, x.double(),
+                                    lambda y: up(y.to(dtype)).double())
+        y_base, g_base = y_b.to(dtype), [g.to(dtype) for g in g_b]
+    else:
+        y_base, g_base = _value_and_grads(pair.base, pair.base_params, pair.inplace, x, up)
+    torch.testing.assert_close(y_ref, y_base, equal_nan=True,
+                               msg=lambda m: f"{spec.name} {case_label(kwargs)} forward: {m}")
+    names = ["input"] + [f"param{i}" for i in range(len(pair.ref_params))]
+    for name, a, b in zip(names, g_ref, g_base, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m, name=name:
+                                   f"{spec.name} {case_label(kwargs)} grad {name}: {m}")
+    fwd = max_abs_diff(y_ref, y_base)
+    grad = max((max_abs_diff(a, b) for a, b in zip(g_ref, g_base, strict=True)), default=0.0)
+    return fwd, grad
+
+
+def check_parity(spec, kwargs, dtype=torch.float32, device="cpu"):
+    """Values and gradients on the standard input (kinks included) in ``dtype``."""
+    return compare(spec, kwargs, make_input(spec, dtype=dtype, device=device))
+
+
+def layout_inputs(spec, kwargs, dtype=torch.float32, device="cpu") -> dict[str, torch.Tensor]:
+    """Non-contiguous, expanded (broadcast), 0-d and empty inputs."""
+    wide = make_input(spec, (SHAPE[0], SHAPE[1], 2 * SHAPE[2]), dtype, device, seed=3)
+    one = make_input(spec, (1,) + SHAPE[1:], dtype, device, seed=4)
+    out = {
+        "non_contiguous": wide[..., ::2],
+        "channels_last_like": make_input(spec, (SHAPE[0], SHAPE[2], SHAPE[1]), dtype, device,
+                                         seed=5).transpose(1, 2),
+        "empty": make_input(spec, (0,) + SHAPE[1:], dtype, device),
+        "scalar": make_input(spec, (), dtype, device, seed=6),
+    }
+    if not kwargs.get("inplace"):  # in-place on an expanded tensor is an error in torch too
+        out["expanded"] = one.expand(SHAPE)
+    return out
+
+
+def scalar_case(spec: Spec, kwargs: Mapping) -> Mapping:
+    """The case to use with 0-d input (per-channel parameters need a single channel)."""
+    if "num_parameters" in kwargs:
+        return {k: v for k, v in kwargs.items() if k != "num_parameters"}
+    if "dim" in kwargs:
+        return {**kwargs, "dim": 0}
+    return spec.extra.get("scalar_case", kwargs)
+
+
+def check_layouts(spec, kwargs, dtype=torch.float32, device="cpu"):
+    fwd = grad = 0.0
+    for label, x in layout_inputs(spec, kwargs, dtype, device).items():
+        kw = scalar_case(spec, kwargs) if x.dim() == 0 else kwargs
+        try:
+            f, g = compare(spec, kw, x)
+        except AssertionError as exc:
+            raise AssertionError(f"[{label} input] {exc}") from None
+        fwd, grad = max(fwd, f), max(grad, g)
+    return fwd, grad
+
+
+FINITE_EXTREMES = (-1e4, -1.0, -0.0, 0.0, 1.0, 1e4, math.nan)
+
+
+def _column(values, dtype, device):
+    """Each value repeated over the 6 channels: shape (len(values), 6, 1)."""
+    x = torch.tensor(values, dtype=torch.float64).repeat(SHAPE[1], 1).T
+    return x.reshape(len(values), SHAPE[1], 1).to(device=device, dtype=dtype)
+
+
+def check_extremes(spec, kwargs, dtype=torch.float32, device="cpu"):
+    """±1e4, ±0 and NaN against the built-in (or the oracle); ±inf against the built-in too,
+    except where :data:`LIMITS` gives hand-worked limits (no built-in, or a documented
+    deviation where torch returns NaN)."""
+    limits = LIMITS.get(spec.name, ())
+    if spec.builtin is None or limits:
+        points = FINITE_EXTREMES
+    else:
+        points = FINITE_EXTREMES + (-math.inf, math.inf)
+    fwd, grad = compare(spec, kwargs, _column(points, dtype, device))
+    if limits and kwargs == spec.cases[0]:
+        pair = build_pair(spec, kwargs, dtype, device)
+        for point, (f_lim, d_lim) in limits.items():
+            xi = torch.full((1, SHAPE[1], 1), point, dtype=dtype, device=device,
+                            requires_grad=True)
+            yi = pair.ref(xi)
+            (gi,) = torch.autograd.grad(yi.sum(), xi)
+            torch.testing.assert_close(yi.detach(), torch.full_like(yi, f_lim), equal_nan=True,
+                                       msg=lambda m, p=point: f"{spec.name} f({p}): {m}")
+            torch.testing.assert_close(gi, torch.full_like(gi, d_lim), equal_nan=True,
+                                       msg=lambda m, p=point: f"{spec.name} f'({p}): {m}")
+    return fwd, grad
+
+
+def _functional(spec, kwargs, x):
+    """(function of (x, *params), inputs) for gradcheck, via torch.func.functional_call."""
+    ref = spec.reference(**kwargs).to(dtype=torch.float64).eval()
+    names = [n for n, _ in ref.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for _, p in ref.named_parameters()]
+    # Learnable parameters at init can sit on a kink (APL's a = 0 makes b's gradient 0 there);
+    # perturb them so finite differences see every term.
+    with torch.no_grad():
+        for p in params:
+            p.add_(torch.linspace(0.1, 0.3, p.numel(), dtype=p.dtype).reshape(p.shape))
+
+    def fn(x, *ps):
+        return functional_call(ref, dict(zip(names, ps, strict=True)), (x,))
+
+    return fn, (x, *params)
+
+
+def check_gradcheck(spec, kwargs, device="cpu") -> bool:
+    """gradcheck and gradgradcheck in float64 on inputs away from the kinks."""
+    if kwargs.get("inplace"):
+        kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
+    x = make_input(spec, (2, SHAPE[1], 3), torch.float64, device, seed=7,
+                   away_from_kinks=True).requires_grad_(True)
+    fn, inputs = _functional(spec, kwargs, x)
+    assert torch.autograd.gradcheck(fn, inputs), f"{spec.name}: gradcheck failed"
+    assert torch.autograd.gradgradcheck(fn, inputs), f"{spec.name}: gradgradcheck failed"
+    return True
+
+
+def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for backward when ``fn(x)`` runs (saved_tensors_hooks)."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return total
+
+
+def check_saved_bytes(spec, kwargs, device="cpu") -> tuple[int, int]:
+    """Saved-for-backward bytes of reference vs comparison on a 64k-element input."""
+    pair = build_pair(spec, kwargs, torch.float32, device)
+    x = make_input(spec, (256, SHAPE[1], 43), torch.float32, device, seed=8)
+
+    def run(fn):
+        def call(t):
+            leaf = t.clone().requires_grad_(True)
+            return fn(leaf.clone() if pair.inplace else leaf)
+        return call
+
+    ref, base = saved_bytes(run(pair.ref), x), saved_bytes(run(pair.base), x)
+    # Against an oracle (autograd through a composition) the reference may also keep its own
+    # parameters, which a Function must save to return their gradient; the input-sized
+    # tensors, where the memory is, must not exceed the composition's.
+    allowance = sum(p.numel() * p.element_size() for p in pair.ref_params) if pair.oracle else 0
+    assert ref <= base + allowance, (
+        f"{spec.name}: saves {ref} bytes for backward, the {'oracle' if pair.oracle else 'built-in'}"
+        f" {base}")
+    return ref, base
+
+
+def check_vmap(spec, kwargs, device="cpu"):
+    """torch.func.vmap of the forward and of the gradient equals a loop over the batch."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
+    pair = build_pair(spec, kwargs, torch.float64, device)
+    xb = make_input(spec, (2,) + SHAPE, torch.float64, device, seed=9)
+    got = torch.func.vmap(pair.ref)(xb)
+    want = torch.stack([pair.ref(xi) for xi in xb])
+    torch.testing.assert_close(got, want, equal_nan=True)
+    grad_fn = torch.func.grad(lambda t: pair.ref(t).sum())
+    got_g = torch.func.vmap(grad_fn)(xb)
+    want_g = torch.stack([grad_fn(xi) for xi in xb])
+    torch.testing.assert_close(got_g, want_g, equal_nan=True)
+    return max_abs_diff(got, want), max_abs_diff(got_g, want_g)
+
+
+def check_compile(spec, kwargs, device="cpu", backend: str = "inductor"):
+    """``torch.compile`` of the reference equals the eager comparison, value and gradients."""
+    pair = build_pair(spec, kwargs, torch.float32, device)
+    compiled = torch.compile(pair.ref, backend=backend, dynamic=False)
+    x = make_input(spec, dtype=torch.float32, device=device, seed=10)
+    up = _upstream()
+    y, g = _value_and_grads(compiled, pair.ref_params, pair.inplace, x, up)
+    y_b, g_b = _value_and_grads(pair.base, pair.base_params, pair.inplace, x, up)
+    torch.testing.assert_close(y, y_b, equal_nan=True)
+    for a, b in zip(g, g_b, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True)
+    return max_abs_diff(y, y_b), max((max_abs_diff(a, b) for a, b in zip(g, g_b, strict=True)))
+
+
+def verify(spec: Spec, device: str) -> list[Row]:
+    """One row per case: float32/float64 parity, layouts, extremes, gradcheck, saved bytes."""
+    rows = []
+    for kwargs in spec.cases:
+        row = Row(spec.kind, spec.name, case_label(kwargs), device)
+        try:
+            errs = [check_parity(spec, kwargs, dt, device) for dt in (torch.float32,
+                                                                     torch.float64)]
+            errs.append(check_layouts(spec, kwargs, torch.float32, device))
+            errs.append(check_extremes(spec, kwargs, torch.float32, device))
+            row.fwd_err = max(e[0] for e in errs)
+            row.grad_err = max(e[1] for e in errs)
+            row.gradcheck = check_gradcheck(spec, kwargs, device)
+            row.saved_ref, row.saved_base = check_saved_bytes(spec, kwargs, device)
+        except Exception as exc:
+            row.ok = False
+            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+        rows.append(row)
+    return rows
