@@ -1,1 +1,410 @@
-"""Placeholder: implemented by its issue."""
+r"""The dropout family: inverted and classic dropout, channel dropout, alpha dropout, DropConnect.
+
+Every variant multiplies its input by a random keep-mask :math:`m \sim \text{Bernoulli}(1-p)`
+and by a constant; the backward multiplies the incoming gradient by the same two factors. The
+mask is drawn from ``generator`` (or the global RNG) as a ``bool`` tensor — 1 byte per element,
+``(N, C, 1, ...)`` for channel dropout — and that is all backward keeps (torch keeps a float
+copy of the scaled mask on CPU). A ``bool`` tensor can never require grad, so the mask is
+non-differentiable by construction.
+
+On CPU the masks are drawn exactly as torch draws them (``bernoulli_(1 - p)`` on a tensor of the
+input's shape, or ``(N, C, 1, ...)``), so with the same seed ``nnref`` and ``torch.nn`` drop the
+same units. On CUDA torch uses a fused kernel with its own random stream.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from nnref.activations._common import apply_maybe_inplace, check_input
+from nnref.activations.rectifiers import SELU_ALPHA, SELU_SCALE
+
+__all__ = [
+    "Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "DropConnectLinear",
+    "dropout", "dropout1d", "dropout2d", "alpha_dropout", "bernoulli_mask",
+]
+
+MODES = ("inverted", "classic")
+
+# SELU's negative saturation value is -lambda * alpha: alpha dropout sets dropped units to it.
+_ALPHA_PRIME = -SELU_ALPHA * SELU_SCALE
+
+
+class _MaskScaleFn(torch.autograd.Function):
+    """y = x * keep * scale for a fixed bool ``keep`` (broadcast over x) and a float ``scale``."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, keep, scale):
+        # Multiplying (rather than torch.where) keeps NaN * 0 = NaN, as torch's x * noise does.
+        return x.mul(keep).mul_(scale)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.scale = inputs[2]
+        ctx.save_for_backward(inputs[1])  # the bool mask only: 1 byte per (masked) element
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return grad.mul(keep).mul_(ctx.scale), None, None
+
+
+def _check_p(p: float, fn: str) -> None:
+    if not 0.0 <= p <= 1.0:  # also rejects NaN
+        raise ValueError(f"{fn}(): dropout probability p has to be between 0 and 1, but got {p}")
+
+
+def _check_mode(mode: str, fn: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"{fn}(): mode must be one of {MODES}, got {mode!r}")
+
+
+def bernoulli_mask(
+    shape: torch.Size | tuple[int, ...],
+    keep_prob: float,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""A ``bool`` tensor with each element ``True`` independently with probability ``keep_prob``.
+
+    .. math:: m_i \sim \text{Bernoulli}(q), \qquad P(m_i = 1) = q
+
+    Drawn with ``bernoulli_``, which on CPU consumes the generator exactly as torch's dropout
+    does for a float tensor of the same shape, so seeded runs drop the same units.
+    """
+    return torch.empty(shape, dtype=torch.bool, device=device).bernoulli_(
+        keep_prob, generator=generator
+    )
+
+
+def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
+    return tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
+
+
+def _drop(
+    input: torch.Tensor,
+    p: float,
+    training: bool,
+    inplace: bool,
+    mode: str,
+    generator: torch.Generator | None,
+    mask_shape: tuple[int, ...],
+) -> torch.Tensor:
+    """Inverted or classic dropout with a mask of ``mask_shape`` (broadcast over ``input``)."""
+    q = 1.0 - p
+    if not training:
+        if mode == "inverted" or p == 0.0:
+            return input
+        # classic: units were kept with probability q in training, so scale to match at test.
+        return input.mul_(q) if inplace else input * q
+    if p == 0.0 or input.numel() == 0:
+        return input
+    keep = bernoulli_mask(mask_shape, q, input.device, generator)
+    # p = 1 drops everything; torch returns input * 0 (NaN stays NaN), never input / 0.
+    scale = 1.0 if mode == "classic" else (0.0 if p == 1.0 else 1.0 / q)
+    return apply_maybe_inplace(lambda x: _MaskScaleFn.apply(x, keep, scale), input, inplace)
+
+
+def dropout(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    generator: torch.Generator | None = None,
+    mode: str = "inverted",
+) -> torch.Tensor:
+    r"""Dropout: zero each element with probability ``p`` during training.
+
+    Inverted (default, as torch):
+
+    .. math:: y = \frac{m \odot x}{1 - p} \text{ (training)}, \quad y = x \text{ (eval)},
+        \qquad \frac{\partial y}{\partial x} = \frac{m}{1 - p}, \quad
+        m_i \sim \text{Bernoulli}(1 - p)
+
+    so :math:`E[y] = x` and inference needs no change. ``mode="classic"`` is the original
+    formulation the notes also describe: :math:`y = m \odot x` in training (derivative
+    :math:`m`) and :math:`y = (1 - p)\,x` at inference (derivative :math:`1 - p`). The notes
+    (seed 004) say "scale by p" at inference; the factor is the *keep* probability
+    :math:`1 - p`. ``p = 1`` gives zeros with zero gradient.
+
+    Args:
+        p: drop probability in :math:`[0, 1]`.
+        training: apply the training-time transform (``False``: eval).
+        inplace: overwrite ``input``.
+        generator: draw the mask from this generator instead of the global RNG.
+        mode: ``"inverted"`` or ``"classic"``.
+    """
+    check_input(input, "dropout")
+    _check_p(p, "dropout")
+    _check_mode(mode, "dropout")
+    return _drop(input, p, training, inplace, mode, generator, tuple(input.shape))
+
+
+def _feature_dropout(input, p, training, inplace, generator, fn):
+    if input.dim() < 2:
+        raise RuntimeError(f"{fn}(): feature dropout needs an input with a channel dim 1, got "
+                           f"a {input.dim()}-D input")
+    return _drop(input, p, training, inplace, "inverted", generator, _feature_shape(input))
+
+
+def dropout1d(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Channel dropout for (N, C, L) or unbatched (C, L) input: zero whole channels.
+
+    .. math:: y_{n,c,:} = \frac{m_{n,c}}{1 - p}\, x_{n,c,:}, \qquad
+        \frac{\partial y_{n,c,l}}{\partial x_{n,c,l}} = \frac{m_{n,c}}{1 - p}, \quad
+        m_{n,c} \sim \text{Bernoulli}(1 - p)
+
+    Neighbouring positions of a channel are strongly correlated, so dropping single elements
+    barely regularises; dropping the channel does. Identity in eval.
+
+    Raises:
+        RuntimeError: for inputs that are not 2-D or 3-D (as torch).
+    """
+    check_input(input, "dropout1d")
+    _check_p(p, "dropout1d")
+    if input.dim() not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d(): Expected 2D or 3D input, but received a {input.dim()}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs)."
+        )
+    if input.dim() == 3:
+        return _feature_dropout(input, p, training, inplace, generator, "dropout1d")
+    out = _feature_dropout(input.unsqueeze(0), p, training, inplace, generator, "dropout1d")
+    return out.squeeze(0)
+
+
+def dropout2d(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Channel dropout for (N, C, H, W) input: zero whole feature maps.
+
+    .. math:: y_{n,c,:,:} = \frac{m_{n,c}}{1 - p}\, x_{n,c,:,:}, \qquad
+        \frac{\partial y}{\partial x_{n,c,h,w}} = \frac{m_{n,c}}{1 - p}, \quad
+        m_{n,c} \sim \text{Bernoulli}(1 - p)
+
+    A 3-D input is treated as (N, C, L) with a warning, as torch does (it does *not* mean an
+    unbatched (C, H, W)). Identity in eval.
+
+    Raises:
+        RuntimeError: for inputs that are not 3-D or 4-D (torch only warns and then drops
+            along dim 1 whatever it is; a wrong rank is almost always a bug).
+    """
+    check_input(input, "dropout2d")
+    _check_p(p, "dropout2d")
+    if input.dim() not in (3, 4):
+        raise RuntimeError(
+            f"dropout2d(): Expected 3D (N, C, L) or 4D (N, C, H, W) input, but received a "
+            f"{input.dim()}D input"
+        )
+    if input.dim() == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
+            "dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. Use dropout1d for that.",
+            stacklevel=2,
+        )
+    return _feature_dropout(input, p, training, inplace, generator, "dropout2d")
+
+
+def alpha_dropout(
+    input: torch.Tensor,
+    p: float = 0.5,
+    training: bool = False,
+    inplace: bool = False,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Alpha dropout: dropout that keeps a SELU network's activations at mean 0, variance 1.
+
+    Dropped units are set to SELU's saturation value :math:`\alpha' = -\lambda\alpha \approx
+    -1.7581` instead of 0, then an affine map :math:`a y + b` restores the moments of a
+    standard-normal input:
+
+    .. math:: y = a\,\big(m \odot x + \alpha'(1 - m)\big) + b, \quad
+        a = \big((1 - p)(1 + p\,\alpha'^2)\big)^{-1/2}, \quad b = -a\,\alpha' p,
+        \qquad \frac{\partial y}{\partial x} = a\, m
+
+    with :math:`m \sim \text{Bernoulli}(1 - p)`. Identity in eval. As torch, ``p = 1`` returns
+    ``input * 0`` (zeros with zero gradient) rather than the constant the formula would give.
+    Note torch's default ``training=False`` for the functional form.
+    """
+    check_input(input, "alpha_dropout")
+    _check_p(p, "alpha_dropout")
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return input.mul_(0) if inplace else input * 0
+    q = 1.0 - p
+    keep = bernoulli_mask(input.shape, q, input.device, generator)
+    a = 1.0 / math.sqrt(q * (1.0 + p * _ALPHA_PRIME**2))
+    # m * (a x) + [a alpha' (1 - m) + b]: the bracket is one of two constants, picked by m.
+    shift_kept, shift_dropped = -a * _ALPHA_PRIME * p, a * _ALPHA_PRIME * q
+    shift = torch.where(keep, shift_kept, shift_dropped).to(input.dtype)
+
+    def fn(x):
+        return _MaskScaleFn.apply(x, keep, a).add_(shift)
+
+    return apply_maybe_inplace(fn, input, inplace)
+
+
+class _DropoutBase(nn.Module):
+    __constants__ = ["p", "inplace"]
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        _check_p(p, type(self).__name__)
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutBase):
+    r"""Dropout; see :func:`dropout` for the formula and its derivative.
+
+    Args:
+        p: probability of zeroing an element (default 0.5), in :math:`[0, 1]`.
+        inplace: overwrite the input (default ``False``).
+        mode: ``"inverted"`` (default, torch's: scale by :math:`1/(1-p)` in training) or
+            ``"classic"`` (no scaling in training, multiply by :math:`1 - p` in eval).
+
+    Shape: any; output has the input's shape.
+
+    Example::
+
+        >>> m = Dropout(p=0.2)
+        >>> y = m(torch.randn(20, 16))
+    """
+
+    __constants__ = ["p", "inplace", "mode"]
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, mode: str = "inverted") -> None:
+        super().__init__(p, inplace)
+        _check_mode(mode, "Dropout")
+        self.mode = mode
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout(input, self.p, self.training, self.inplace, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        extra = "" if self.mode == "inverted" else f", mode={self.mode!r}"
+        return super().extra_repr() + extra
+
+
+class Dropout1d(_DropoutBase):
+    r"""Channel dropout for (N, C, L) / (C, L); see :func:`dropout1d`.
+
+    Args:
+        p: probability of zeroing a channel (default 0.5).
+        inplace: overwrite the input (default ``False``).
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutBase):
+    r"""Channel dropout for (N, C, H, W); see :func:`dropout2d`.
+
+    Args:
+        p: probability of zeroing a channel (default 0.5).
+        inplace: overwrite the input (default ``False``).
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return dropout2d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(_DropoutBase):
+    r"""Alpha dropout for SELU networks; see :func:`alpha_dropout`.
+
+    Args:
+        p: probability of dropping an element (default 0.5).
+        inplace: overwrite the input (default ``False``).
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class DropConnectLinear(nn.Module):
+    r"""A linear layer whose *weights* are dropped in training (DropConnect, Wan et al. 2013).
+
+    .. math:: y = x \Big(\frac{M \odot W}{1 - p}\Big)^{\!\top} + b \text{ (training)}, \quad
+        y = x W^\top + b \text{ (eval)}, \qquad
+        \frac{\partial L}{\partial W} = \frac{M}{1 - p} \odot \big(g^\top x\big), \quad
+        \frac{\partial L}{\partial x} = g\,\frac{M \odot W}{1 - p}
+
+    with :math:`M_{ij} \sim \text{Bernoulli}(1 - p)`, one mask per forward call (shared by the
+    mini-batch, as common implementations do; the paper draws one per sample). Scaling by
+    :math:`1/(1-p)` makes :math:`E[y]` equal the plain linear layer's, so eval is exactly
+    ``nn.Linear``. The bias is not dropped. Parameters are named and initialised as
+    ``nn.Linear``'s: :math:`U(-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}})`. No torch built-in.
+
+    Args:
+        in_features, out_features: sizes of each input and output sample.
+        bias: learn an additive bias (default ``True``).
+        p: probability of dropping a weight (default 0.5), in :math:`[0, 1]`.
+    """
+
+    __constants__ = ["in_features", "out_features", "p"]
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, p: float = 0.5,
+                 device=None, dtype=None) -> None:
+        super().__init__()
+        _check_p(p, "DropConnectLinear")
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, int) or v < 0:
+                raise ValueError(f"DropConnectLinear: {name} must be an integer >= 0, got {v!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.p = p
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_features, **factory))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.Linear's initialisation: kaiming_uniform(a=sqrt(5)) is U(+-1/sqrt(fan_in))."""
+        bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+            if self.bias is not None:
+                self.bias.uniform_(-bound, bound)
+
+    def forward(self, input: torch.Tensor, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+        weight = self.weight
+        if self.training and self.p > 0.0:
+            weight = _drop(weight, self.p, True, False, "inverted", generator, weight.shape)
+        out = input @ weight.mT
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}, p={self.p}")

@@ -1,1 +1,349 @@
-"""Placeholder: implemented by its issue."""
+r"""Batch normalization with a hand-written, closed-form backward.
+
+For each channel :math:`c` (dim 1), over the :math:`M = N \cdot \prod(\text{spatial})` values of
+the mini-batch:
+
+.. math::
+    \mu = \frac{1}{M}\sum x, \quad \sigma^2 = \frac{1}{M}\sum (x - \mu)^2, \quad
+    \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}}, \quad y = \gamma \hat x + \beta
+
+and the gradient of a loss :math:`L` with :math:`g = \partial L / \partial y`:
+
+.. math::
+    \frac{\partial L}{\partial \beta} = \sum g, \quad
+    \frac{\partial L}{\partial \gamma} = \sum g \hat x, \quad
+    \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+    \Big(g - \frac{1}{M}\sum g - \hat x \,\frac{1}{M}\sum g \hat x\Big)
+
+(the last two terms are what :math:`\mu` and :math:`\sigma^2` contribute, since they depend on
+every :math:`x` of the channel). In eval the running statistics are constants and
+:math:`\partial L/\partial x = \gamma g / \sqrt{\hat\sigma^2 + \epsilon}`. Running statistics
+follow torch: :math:`\hat\mu \leftarrow (1 - m)\hat\mu + m\mu`, :math:`\hat\sigma^2 \leftarrow
+(1 - m)\hat\sigma^2 + m \frac{M}{M - 1}\sigma^2` (unbiased), with ``momentum=None`` meaning the
+cumulative average :math:`m = 1/t` at step :math:`t`.
+
+Backward keeps the input and two per-channel vectors (:math:`\mu`, :math:`1/\sqrt{\sigma^2 +
+\epsilon}`), plus :math:`\gamma` — never :math:`\hat x` or the output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnref.activations._common import check_input, opmath
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "batch_norm"]
+
+
+def _reduce_dims(x: torch.Tensor) -> list[int]:
+    return [0] + list(range(2, x.dim()))
+
+
+def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A (C,) vector shaped (1, C, 1, ...) to broadcast over ``x``."""
+    return v.reshape((1, -1) + (1,) * (x.dim() - 2))
+
+
+def _batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance of ``x`` (one pass, in ``x``'s precision)."""
+    var, mean = torch.var_mean(x, _reduce_dims(x), correction=0)
+    return mean, var
+
+
+class _BatchNormFn(torch.autograd.Function):
+    """y = (x - mean) * invstd * weight + bias with per-channel mean/invstd.
+
+    ``batch_stats=True``: mean/invstd are the batch's own statistics (training), so backward
+    includes their dependence on x; otherwise they are constants (running statistics).
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, weight, bias, mean, invstd, eps, batch_stats):
+        xf = opmath(x)
+        scale = invstd if weight is None else invstd * weight
+        shift = -mean * scale if bias is None else bias - mean * scale
+        # one fused pass over the input: y = shift + x * scale
+        return torch.addcmul(_per_channel(shift, xf), xf, _per_channel(scale, xf)).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, weight, bias, mean, invstd, eps, batch_stats = inputs
+        ctx.eps, ctx.batch_stats, ctx.has_bias = eps, batch_stats, bias is not None
+        ctx.save_for_backward(x, weight, mean, invstd)  # input + per-channel vectors only
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, invstd = ctx.saved_tensors
+        xf, g = opmath(x), opmath(grad)
+        if ctx.batch_stats and torch.is_grad_enabled():
+            # Double backward: the statistics are functions of x, so rebuild them inside the
+            # graph (the saved copies are constants to autograd).
+            mean, var = _batch_stats(xf)
+            invstd = (var + ctx.eps).rsqrt()
+        dims = _reduce_dims(xf)
+        mean_v, invstd_v = _per_channel(mean, xf), _per_channel(invstd, xf)
+        gamma = invstd if weight is None else invstd * weight  # gamma / sqrt(var + eps)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+
+        sum_g = g.sum(dims) if (need_b or (need_x and ctx.batch_stats)) else None
+        sum_gxhat = None
+        if need_w or (need_x and ctx.batch_stats):
+            # sum g (x - mu) rather than sum g x - mu sum g: no cancellation when |mu| >> sigma
+            sum_gxhat = (g * (xf - mean_v)).sum(dims) * invstd
+
+        grad_x = None
+        if need_x:
+            if ctx.batch_stats:
+                m = xf.numel() // max(xf.shape[1], 1)
+                # dx = A g + B x + D, per channel: two fused passes over the big tensors
+                a = gamma
+                b = -gamma * invstd * sum_gxhat / m
+                d = -a * sum_g / m - b * mean
+                grad_x = torch.addcmul(_per_channel(d, xf), xf, _per_channel(b, xf))
+                grad_x = grad_x.addcmul_(g, _per_channel(a, xf))
+            else:
+                grad_x = g * _per_channel(gamma, xf)
+            grad_x = grad_x.to(x.dtype)
+        grad_w = sum_gxhat.to(weight.dtype) if need_w else None
+        grad_b = sum_g.to(weight.dtype if weight is not None else grad.dtype) if need_b else None
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def _check_batch_size(input: torch.Tensor) -> None:
+    values = input.numel() // max(input.shape[1], 1) if input.shape[1] else 0
+    if input.shape[0] == 0 or values == 0:
+        raise ValueError(
+            f"batch_norm(): zero-size batch in training (input size {tuple(input.shape)}): "
+            "batch statistics are undefined; skip the step or use eval mode"
+        )
+    if values == 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {input.size()}"
+        )
+
+
+def _check_channels(input: torch.Tensor, tensors: dict[str, torch.Tensor | None]) -> None:
+    channels = input.shape[1]
+    for name, t in tensors.items():
+        if t is not None and t.numel() != channels:
+            raise RuntimeError(
+                f"batch_norm(): {name} has {t.numel()} elements but the input has {channels} "
+                f"channels (dim 1 of input size {tuple(input.shape)})"
+            )
+
+
+def batch_norm(
+    input: torch.Tensor,
+    running_mean: torch.Tensor | None,
+    running_var: torch.Tensor | None,
+    weight: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    r"""Batch normalization over dim 1 of a (N, C, ...) input; see the module docstring.
+
+    .. math:: y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
+        \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+        \Big(g - \overline{g} - \hat x\,\overline{g \hat x}\Big) \text{ (training)}
+
+    In training (:math:`\mu, \sigma^2` from the batch) ``running_mean``/``running_var``, when
+    given, are updated in place with ``momentum`` (the variance unbiased, as torch). In eval
+    they are used instead of the batch statistics and must be given.
+
+    Raises:
+        ValueError: one value per channel or a zero-size batch in training; ``eps`` not
+            positive in training or negative in eval.
+        RuntimeError: fewer than 2 dims; parameter/statistic sizes not matching the channels;
+            missing running statistics in eval.
+    """
+    check_input(input, "batch_norm")
+    if input.dim() < 2:
+        raise RuntimeError(
+            f"batch_norm(): input must have at least 2 dims (N, C, ...), got {input.dim()}"
+        )
+    _check_channels(input, {"running_mean": running_mean, "running_var": running_var,
+                            "weight": weight, "bias": bias})
+    if training:
+        _check_batch_size(input)
+        if eps <= 0.0:
+            raise ValueError(f"batch_norm(): eps must be positive during training, got {eps}")
+    elif eps < 0.0:
+        raise ValueError(f"batch_norm(): eps must be non-negative, got {eps}")
+
+    if training:
+        with torch.no_grad():
+            mean, var = _batch_stats(opmath(input.detach()))
+            invstd = (var + eps).rsqrt()
+        _update_running(input, mean, var, running_mean, running_var, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("batch_norm(): running_mean and running_var must be given in "
+                               "evaluation mode (training=False)")
+        mean = opmath(running_mean)
+        invstd = (opmath(running_var) + eps).rsqrt()
+    return _BatchNormFn.apply(input, weight, bias, mean, invstd, eps, training)
+
+
+@torch.no_grad()
+def _update_running(input, mean, var, running_mean, running_var, momentum) -> None:
+    m = input.numel() // input.shape[1]
+    if running_mean is not None:
+        running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+    if running_var is not None:
+        unbiased = var * (m / (m - 1))  # M > 1 is checked before
+        running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+
+
+class _BatchNorm(nn.Module):
+    """State and bookkeeping shared by BatchNorm1d/2d, mirroring torch's ``_BatchNorm``."""
+
+    _version = 2  # torch's: state dicts carry num_batches_tracked
+    __constants__ = ["track_running_stats", "momentum", "eps", "num_features", "affine"]
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, device=None,
+                 dtype=None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"{name}: num_features must be a positive integer, "
+                             f"got {num_features!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum}")
+        if not eps > 0.0:
+            raise ValueError(f"{name}: eps must be positive, got {eps}")
+        factory = {"device": device, "dtype": dtype}
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = nn.Parameter(torch.empty(num_features, **factory))
+            self.bias = nn.Parameter(torch.empty(num_features, **factory))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer(
+                "num_batches_tracked",
+                torch.tensor(0, dtype=torch.long,
+                             **{k: v for k, v in factory.items() if k != "dtype"}),
+            )
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """Mean 0, variance 1, zero batches seen."""
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        """Running statistics reset; gamma = 1, beta = 0."""
+        self.reset_running_stats()
+        if self.affine:
+            with torch.no_grad():
+                self.weight.fill_(1)
+                self.bias.zero_()
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise RuntimeError(
+                f"{type(self).__name__}: expected {self.num_features} channels (dim 1), "
+                f"got input size {tuple(input.shape)}"
+            )
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            if input.shape[0] > 0:  # an empty batch raises below and must not count
+                self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / max(float(self.num_batches_tracked), 1.0)
+        # batch statistics in training, and in eval when there are no running statistics
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return batch_norm(
+            input,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight, self.bias, use_batch, factor, self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return ("{num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
+                "track_running_stats={track_running_stats}".format(**self.__dict__))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        # State dicts saved before num_batches_tracked existed (version < 2) load with 0, as
+        # torch's BatchNorm does.
+        version = local_metadata.get("version", None)
+        key = prefix + "num_batches_tracked"
+        if ((version is None or version < 2) and self.track_running_stats
+                and key not in state_dict):
+            state_dict[key] = torch.tensor(0, dtype=torch.long,
+                                           device=self.num_batches_tracked.device)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+
+class BatchNorm1d(_BatchNorm):
+    r"""Batch normalization over a (N, C) or (N, C, L) input; see :mod:`nnref.normalization`.
+
+    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+
+    Args:
+        num_features: C.
+        eps: added to the variance for stability (default 1e-5).
+        momentum: weight of the new batch in the running statistics (default 0.1); ``None``
+            for the cumulative average.
+        affine: learn :math:`\gamma` (``weight``, init 1) and :math:`\beta` (``bias``, init 0).
+        track_running_stats: keep ``running_mean``, ``running_var`` (unbiased) and
+            ``num_batches_tracked`` and use them in eval; otherwise use batch statistics always.
+
+    Shape: input (N, C) or (N, C, L); output the same.
+
+    Example::
+
+        >>> bn = BatchNorm1d(16)
+        >>> y = bn(torch.randn(32, 16))
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2D or 3D input (got {input.dim()}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    r"""Batch normalization over a (N, C, H, W) input; see :mod:`nnref.normalization`.
+
+    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+
+    with statistics per channel over N, H and W. Arguments as :class:`BatchNorm1d`.
+
+    Shape: input (N, C, H, W); output the same (memory format kept, channels-last included).
+
+    Example::
+
+        >>> bn = BatchNorm2d(8)
+        >>> y = bn(torch.randn(4, 8, 5, 5))
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (got {input.dim()}D input)")
