@@ -1,1 +1,270 @@
-"""Placeholder: implemented by its issue."""
+r"""Weight initializers with ``torch.nn.init``'s signatures, plus LeCun and the fan-in heuristic.
+
+Every initializer fills its tensor in place under ``no_grad`` and returns it. The random ones
+draw exactly as torch does (one ``normal_(0, std)`` or ``uniform_(-b, b)`` on the tensor with
+the given ``generator``), so the same seeded generator gives bit-identical weights.
+
+Fans are computed as torch does: for a weight of shape (out, in, *kernel), with
+:math:`k = \prod \text{kernel}` (1 for ``Linear``), :math:`\text{fan\_in} = \text{in}\cdot k`
+and :math:`\text{fan\_out} = \text{out}\cdot k`.
+
+======================  ==============================================================
+initializer             distribution
+======================  ==============================================================
+``zeros_``              0 (every weight equal: the symmetry problem)
+``constant_``           ``val`` (the notes' w = ±10: saturated sigmoids)
+``uniform_fan_in_``     :math:`U[-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}}]`
+``xavier_normal_``      :math:`N(0, g^2\cdot 2/(\text{fan\_in}+\text{fan\_out}))`
+``xavier_uniform_``     :math:`U[\pm g\sqrt{6/(\text{fan\_in}+\text{fan\_out})}]`
+``kaiming_normal_``     :math:`N(0, g^2/\text{fan})`, :math:`g = \sqrt 2` for ReLU (He)
+``kaiming_uniform_``    :math:`U[\pm g\sqrt{3/\text{fan}}]` (:math:`\pm\sqrt{6/\text{fan\_in}}`
+                        for ReLU; seed 000 writes :math:`\sqrt6/\text{fan\_in}`: wrong)
+``lecun_normal_``       :math:`N(0, 1/\text{fan})` (for SELU)
+``lecun_uniform_``      :math:`U[\pm\sqrt{3/\text{fan}}]`
+======================  ==============================================================
+
+Aliases: ``glorot_*`` = ``xavier_*``, ``he_*`` = ``kaiming_*``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "calculate_gain", "fan_in_and_fan_out", "zeros_", "constant_", "uniform_fan_in_",
+    "xavier_normal_", "xavier_uniform_", "kaiming_normal_", "kaiming_uniform_",
+    "lecun_normal_", "lecun_uniform_", "glorot_normal_", "glorot_uniform_", "he_normal_",
+    "he_uniform_", "init_model",
+]
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose3d", "sigmoid")
+
+
+def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float:
+    r"""The factor :math:`g` that keeps activations' variance through ``nonlinearity``.
+
+    ==================  ===========================================
+    nonlinearity        gain
+    ==================  ===========================================
+    linear, conv*, sigmoid  :math:`1`
+    tanh                :math:`5/3`
+    relu                :math:`\sqrt 2`
+    leaky_relu          :math:`\sqrt{2/(1 + \text{negative\_slope}^2)}` (``param``, default 0.01)
+    selu                :math:`3/4`
+    ==================  ===========================================
+
+    For a self-normalising SELU network use LeCun initialization (gain 1), as torch advises.
+
+    Raises:
+        ValueError: for an unknown ``nonlinearity`` or a ``param`` that is not a number.
+    """
+    if nonlinearity in _LINEAR:
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = param
+        else:
+            raise ValueError(f"calculate_gain(): argument 'param' (negative_slope) must be a "
+                             f"number, got {param!r}")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(
+        f"calculate_gain(): unsupported nonlinearity {nonlinearity!r}; valid: "
+        f"{', '.join(_LINEAR + ('tanh', 'relu', 'leaky_relu', 'selu'))}"
+    )
+
+
+def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
+    r"""``(fan_in, fan_out)`` of a Linear (out, in) or Conv (out, in, *kernel) weight.
+
+    .. math:: \text{fan\_in} = \text{in}\cdot\prod\text{kernel}, \qquad
+        \text{fan\_out} = \text{out}\cdot\prod\text{kernel}
+
+    Raises:
+        ValueError: for a tensor with fewer than 2 dimensions (as torch).
+    """
+    if tensor.dim() < 2:
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions "
+            f"(argument 'tensor' has shape {tuple(tensor.shape)})"
+        )
+    receptive = math.prod(tensor.shape[2:])
+    return tensor.shape[1] * receptive, tensor.shape[0] * receptive
+
+
+def _fan(tensor: torch.Tensor, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out "
+                         "(argument 'mode')")
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _empty(tensor: torch.Tensor) -> bool:
+    # torch warns and leaves zero-element tensors alone for the kaiming family.
+    if 0 in tensor.shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+@torch.no_grad()
+def _normal(tensor, std, generator):
+    return tensor.normal_(0, std, generator=generator)
+
+
+@torch.no_grad()
+def _uniform(tensor, bound, generator):
+    return tensor.uniform_(-bound, bound, generator=generator)
+
+
+@torch.no_grad()
+def zeros_(tensor: torch.Tensor) -> torch.Tensor:
+    r"""Fill with :math:`0`. All-equal weights get equal gradients: the units never differ."""
+    return tensor.zero_()
+
+
+@torch.no_grad()
+def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
+    r"""Fill with the constant :math:`w = \text{val}`."""
+    return tensor.fill_(val)
+
+
+def uniform_fan_in_(tensor: torch.Tensor, generator: torch.Generator | None = None
+                    ) -> torch.Tensor:
+    r"""The classic heuristic :math:`w \sim U[-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}}]`.
+
+    Seed 000 writes the bound as :math:`1/\text{fan\_in}`; Glorot & Bengio (2010) quote
+    :math:`1/\sqrt{n}`, which is also what ``torch.nn.Linear`` uses by default.
+    """
+    fan_in, _ = fan_in_and_fan_out(tensor)
+    return _uniform(tensor, 1 / math.sqrt(fan_in), generator)
+
+
+def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Glorot/Xavier uniform.
+
+    .. math:: w \sim U[-a, a], \qquad a = g\sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}
+        = \sqrt 3\,\sigma, \quad \sigma = g\sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
+    """
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return _uniform(tensor, math.sqrt(3.0) * std, generator)
+
+
+def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Glorot/Xavier normal: keeps the variance equal forward and backward for tanh-like units.
+
+    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = g\sqrt{\frac{2}{\text{fan\_in} +
+        \text{fan\_out}}}
+    """
+    fan_in, fan_out = fan_in_and_fan_out(tensor)
+    return _normal(tensor, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
+
+
+def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""He/Kaiming uniform.
+
+    .. math:: w \sim U[-b, b], \qquad b = g\sqrt{\frac{3}{\text{fan}}}, \quad
+        g = \text{calculate\_gain}(\text{nonlinearity}, a)
+
+    With the defaults (leaky ReLU, :math:`a = 0`) :math:`b = \sqrt{6/\text{fan\_in}}`.
+    """
+    if _empty(tensor):
+        return tensor
+    fan = _fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return _uniform(tensor, math.sqrt(3.0) * std, generator)
+
+
+def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""He/Kaiming normal: keeps the variance constant through ReLU layers.
+
+    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = \frac{g}{\sqrt{\text{fan}}}, \quad
+        g = \text{calculate\_gain}(\text{nonlinearity}, a)
+
+    ``mode='fan_in'`` preserves the forward variance, ``'fan_out'`` the backward one.
+    """
+    if _empty(tensor):
+        return tensor
+    fan = _fan(tensor, mode)
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return _normal(tensor, std, generator)
+
+
+def lecun_normal_(tensor: torch.Tensor, mode: str = "fan_in",
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""LeCun normal, the initializer of self-normalising (SELU) networks.
+
+    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = \frac{1}{\sqrt{\text{fan}}}
+
+    Equal to ``kaiming_normal_(tensor, mode=mode, nonlinearity='linear')``.
+    """
+    return kaiming_normal_(tensor, mode=mode, nonlinearity="linear", generator=generator)
+
+
+def lecun_uniform_(tensor: torch.Tensor, mode: str = "fan_in",
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""LeCun uniform.
+
+    .. math:: w \sim U[-b, b], \qquad b = \sqrt{\frac{3}{\text{fan}}}
+
+    Equal to ``kaiming_uniform_(tensor, mode=mode, nonlinearity='linear')``.
+    """
+    return kaiming_uniform_(tensor, mode=mode, nonlinearity="linear", generator=generator)
+
+
+glorot_normal_ = xavier_normal_
+glorot_uniform_ = xavier_uniform_
+he_normal_ = kaiming_normal_
+he_uniform_ = kaiming_uniform_
+
+
+def init_model(model: nn.Module, name: str | Callable[..., torch.Tensor], **kwargs) -> nn.Module:
+    r"""Initialize every weight of ``model`` with the initializer ``name``; biases to zero.
+
+    A weight is any parameter with 2 or more dimensions (Linear, Conv, RNN matrices); they get
+    ``initializer(weight, **kwargs)``. Parameters whose name starts with ``bias`` are zeroed.
+    One-dimensional non-bias parameters (BatchNorm/LayerNorm scales, PReLU slopes) keep their
+    own initialization: fans are undefined for them.
+
+    Args:
+        model: the module to initialize in place (returned).
+        name: a registry name or alias (``'he_normal'``, ``'glorot_uniform'``, ``'lecun_normal'``
+            ...) or an initializer function.
+        **kwargs: passed to the initializer (``gain``, ``mode``, ``nonlinearity``, ``val``,
+            ``generator`` ...).
+    """
+    if callable(name):
+        initializer = name
+    else:
+        from nnref import registry  # the registry imports this module
+
+        initializer = registry.get("init", name, **kwargs)
+        kwargs = {}
+    for param_name, param in model.named_parameters():
+        leaf = param_name.rsplit(".", 1)[-1]
+        if leaf.startswith("bias"):
+            zeros_(param)
+        elif param.dim() >= 2:
+            initializer(param, **kwargs)
+    return model

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -206,12 +207,161 @@ ACTIVATIONS: dict[str, Spec] = _table(
 # ---------------------------------------------------------------------------------------------
 # Losses (INVENTORY section 2) — kind "loss".
 # ---------------------------------------------------------------------------------------------
-LOSSES: dict[str, Spec] = _table()
+# extra["input"]: how the harness draws the input ("logits" (default) | "probability" in (0, 1)
+# | "log_probability" rows); extra["target"]: "real" | "binary" (soft labels in [0, 1]) |
+# "index" (class indices, ignore_index sprinkled in when the case sets it) | "probability"
+# (rows summing to 1). Case keys starting with "_" are harness options, not constructor
+# arguments: "_target" overrides extra["target"], "_shape" the input shape (classes on dim 1).
+# extra["scale_if"]: {kwarg: factor} for reference-only options the built-in lacks: the
+# built-in's value and gradients times factor are the expected result (half-MSE = MSE / 2).
+_REDUCTIONS = ({}, {"reduction": "sum"}, {"reduction": "none"})
+_BAD_REDUCTION = (({"reduction": "avg"}, ValueError),)
+_CLASS_WEIGHT = (0.5, 1.0, 2.0, 0.1, 1.5)  # the harness uses C = 5 classes
+
+LOSSES: dict[str, Spec] = _table(
+    Spec("mse", "loss", L.MSELoss, nn.MSELoss, aliases=("mean_squared_error", "l2"),
+         cases=_REDUCTIONS + ({"half": True}, {"half": True, "reduction": "sum"}),
+         invalid=_BAD_REDUCTION, family="regression",
+         note="mean (x - y)^2; half=True is the notes' 1/2 (y - y_hat)^2 'loss'",
+         extra={"target": "real", "scale_if": {"half": 0.5}}),
+    Spec("mae", "loss", L.L1Loss, nn.L1Loss, aliases=("l1", "mean_absolute_error"),
+         cases=_REDUCTIONS, invalid=_BAD_REDUCTION, family="regression",
+         note="mean |x - y|; subgradient 0 at 0 like torch", extra={"target": "real"}),
+    Spec("huber", "loss", L.HuberLoss, nn.HuberLoss, aliases=("smooth_l1_delta",),
+         cases=_REDUCTIONS + ({"delta": 0.5}, {"delta": 2.0, "reduction": "none"}),
+         hyper={"delta": (0.05, 3.0)},
+         invalid=_BAD_REDUCTION + (({"delta": 0.0}, ValueError), ({"delta": -1.0}, ValueError)),
+         family="regression", note="1/2 e^2 inside delta, linear outside",
+         extra={"target": "real"}),
+    Spec("rmse", "loss", L.RMSELoss, None, aliases=("root_mean_squared_error",),
+         cases=_REDUCTIONS, invalid=_BAD_REDUCTION, family="regression",
+         note="sqrt(MSE); no built-in; gradient 0 at zero error", extra={"target": "real"}),
+    Spec("bce", "loss", L.BCELoss, nn.BCELoss, aliases=("binary_cross_entropy",),
+         cases=_REDUCTIONS + ({"weight": (0.2, 1.0, 3.0, 0.5, 1.0)},),
+         invalid=_BAD_REDUCTION, family="classification",
+         note="on probabilities; log terms clamped at -100 like torch",
+         extra={"input": "probability", "target": "binary"}),
+    Spec("bce_with_logits", "loss", L.BCEWithLogitsLoss, nn.BCEWithLogitsLoss,
+         aliases=("binary_cross_entropy_with_logits", "bce_logits"),
+         cases=_REDUCTIONS + ({"weight": (0.2, 1.0, 3.0, 0.5, 1.0)},
+                              {"pos_weight": (2.0, 0.5, 1.0, 4.0, 1.5)},
+                              {"weight": (0.2, 1.0, 3.0, 0.5, 1.0),
+                               "pos_weight": (2.0, 0.5, 1.0, 4.0, 1.5), "reduction": "sum"}),
+         invalid=_BAD_REDUCTION, family="classification",
+         note="stable in the logits: (1 - y) x + softplus(-x)", extra={"target": "binary"}),
+    Spec("cross_entropy", "loss", L.CrossEntropyLoss, nn.CrossEntropyLoss,
+         aliases=("categorical_cross_entropy", "ce"),
+         cases=_REDUCTIONS + (
+             {"weight": _CLASS_WEIGHT}, {"ignore_index": 2}, {"ignore_index": -100},
+             {"weight": _CLASS_WEIGHT, "ignore_index": 1, "reduction": "none"},
+             {"label_smoothing": 0.1}, {"label_smoothing": 0.3, "weight": _CLASS_WEIGHT},
+             {"label_smoothing": 0.2, "ignore_index": 0, "reduction": "sum"},
+             {"_shape": (4, 5, 3, 2)}, {"_shape": (4, 5, 3, 2), "weight": _CLASS_WEIGHT,
+                                        "label_smoothing": 0.1, "ignore_index": 3},
+             {"_shape": (5,)},
+             {"_target": "probability"}, {"_target": "probability", "reduction": "none"},
+             {"_target": "probability", "weight": _CLASS_WEIGHT, "label_smoothing": 0.2},
+             {"_target": "probability", "_shape": (4, 5, 3, 2), "reduction": "sum"},
+         ),
+         hyper={"label_smoothing": (0.0, 1.0)},
+         invalid=_BAD_REDUCTION + (({"label_smoothing": 1.5}, ValueError),
+                                   ({"label_smoothing": -0.1}, ValueError)),
+         family="classification",
+         note="log-sum-exp of the logits, never log(softmax); index or probability targets",
+         extra={"target": "index"}),
+    Spec("nll", "loss", L.NLLLoss, nn.NLLLoss, aliases=("nll_loss", "negative_log_likelihood"),
+         cases=_REDUCTIONS + ({"weight": _CLASS_WEIGHT}, {"ignore_index": 2},
+                              {"weight": _CLASS_WEIGHT, "ignore_index": 4, "reduction": "none"},
+                              {"_shape": (4, 5, 3, 2), "weight": _CLASS_WEIGHT}, {"_shape": (5,)}),
+         invalid=_BAD_REDUCTION, family="classification",
+         note="-w[y] x[y] on log-probabilities; nll(log_softmax(x)) = cross_entropy(x)",
+         extra={"input": "log_probability", "target": "index"}),
+)
 
 # ---------------------------------------------------------------------------------------------
 # Initializers (INVENTORY section 3) — kind "init".
 # ---------------------------------------------------------------------------------------------
-INITIALIZERS: dict[str, Spec] = _table()
+# extra["law"]: the target distribution ("constant" | "uniform" | "normal") and extra["spread"]:
+# (fan_in, fan_out, **case) -> its value, bound or standard deviation, written from INVENTORY's
+# formulas (not from nnref.init) for the harness's exact bound/std and KS checks.
+# extra["fans"]: whether the initializer needs fans (and so rejects tensors with < 2 dims).
+def _gain(kw: Mapping[str, Any]) -> float:
+    return nn.init.calculate_gain(kw.get("nonlinearity", "leaky_relu"), kw.get("a", 0))
+
+
+def _mode_fan(fan_in: int, fan_out: int, kw: Mapping[str, Any]) -> int:
+    return fan_out if kw.get("mode") == "fan_out" else fan_in
+
+
+def _uniform_fan_in(tensor: torch.Tensor, generator: torch.Generator | None = None):
+    """torch's side of uniform_fan_in: ``uniform_`` with bound 1 / sqrt(fan_in)."""
+    bound = 1 / math.sqrt(nn.init._calculate_fan_in_and_fan_out(tensor)[0])
+    return nn.init.uniform_(tensor, -bound, bound, generator=generator)
+
+
+def _lecun_normal(tensor: torch.Tensor, mode: str = "fan_in",
+                  generator: torch.Generator | None = None):
+    """torch's side of lecun_normal: Kaiming normal with gain 1."""
+    return nn.init.kaiming_normal_(tensor, mode=mode, nonlinearity="linear", generator=generator)
+
+
+def _lecun_uniform(tensor: torch.Tensor, mode: str = "fan_in",
+                   generator: torch.Generator | None = None):
+    """torch's side of lecun_uniform: Kaiming uniform with gain 1."""
+    return nn.init.kaiming_uniform_(tensor, mode=mode, nonlinearity="linear",
+                                    generator=generator)
+
+
+_BAD_MODE = (({"mode": "fan_avg"}, ValueError),)
+_KAIMING_CASES = ({}, {"nonlinearity": "relu"}, {"mode": "fan_out", "nonlinearity": "relu"},
+                  {"a": 0.2}, {"nonlinearity": "tanh"}, {"nonlinearity": "selu"})
+
+INITIALIZERS: dict[str, Spec] = _table(
+    Spec("zeros", "init", I.zeros_, nn.init.zeros_, aliases=("zero",), family="constant",
+         note="w = 0: every unit identical (the symmetry problem)",
+         extra={"law": "constant", "spread": lambda fi, fo, **kw: 0.0, "fans": False}),
+    Spec("constant", "init", I.constant_, nn.init.constant_,
+         cases=({"val": 10.0}, {"val": -10.0}, {"val": 0.01}), family="constant",
+         note="w = val; the notes' w = +-10 saturates sigmoids",
+         extra={"law": "constant", "spread": lambda fi, fo, **kw: kw["val"], "fans": False}),
+    Spec("uniform_fan_in", "init", I.uniform_fan_in_, _uniform_fan_in,
+         aliases=("fan_in_uniform", "uniform"), family="heuristic",
+         note="U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (seed 000: 1/fan_in); torch.nn.Linear's default",
+         extra={"law": "uniform", "spread": lambda fi, fo, **kw: 1 / math.sqrt(fi),
+                "fans": True}),
+    Spec("xavier_normal", "init", I.xavier_normal_, nn.init.xavier_normal_,
+         aliases=("glorot_normal",), cases=({}, {"gain": 5 / 3}), family="glorot",
+         note="N(0, 2 gain^2 / (fan_in + fan_out)); for tanh/sigmoid/softmax",
+         extra={"law": "normal", "fans": True,
+                "spread": lambda fi, fo, **kw: kw.get("gain", 1.0) * math.sqrt(2 / (fi + fo))}),
+    Spec("xavier_uniform", "init", I.xavier_uniform_, nn.init.xavier_uniform_,
+         aliases=("glorot_uniform",), cases=({}, {"gain": 5 / 3}), family="glorot",
+         note="U[+-gain sqrt(6 / (fan_in + fan_out))]",
+         extra={"law": "uniform", "fans": True,
+                "spread": lambda fi, fo, **kw: kw.get("gain", 1.0) * math.sqrt(6 / (fi + fo))}),
+    Spec("he_normal", "init", I.kaiming_normal_, nn.init.kaiming_normal_,
+         aliases=("kaiming_normal",), cases=_KAIMING_CASES,
+         invalid=_BAD_MODE + (({"nonlinearity": "swish"}, ValueError),), family="he",
+         note="N(0, gain^2 / fan), gain sqrt(2) for ReLU; for the ReLU family",
+         extra={"law": "normal", "fans": True,
+                "spread": lambda fi, fo, **kw: _gain(kw) / math.sqrt(_mode_fan(fi, fo, kw))}),
+    Spec("he_uniform", "init", I.kaiming_uniform_, nn.init.kaiming_uniform_,
+         aliases=("kaiming_uniform",), cases=_KAIMING_CASES,
+         invalid=_BAD_MODE + (({"nonlinearity": "swish"}, ValueError),), family="he",
+         note="U[+-gain sqrt(3 / fan)] = U[+-sqrt(6 / fan_in)] for ReLU (seed 000: sqrt6/fan_in)",
+         extra={"law": "uniform", "fans": True,
+                "spread": lambda fi, fo, **kw: _gain(kw) * math.sqrt(3 / _mode_fan(fi, fo, kw))}),
+    Spec("lecun_normal", "init", I.lecun_normal_, _lecun_normal,
+         cases=({}, {"mode": "fan_out"}), invalid=_BAD_MODE, family="lecun",
+         note="N(0, 1 / fan_in); pair with SELU",
+         extra={"law": "normal", "fans": True,
+                "spread": lambda fi, fo, **kw: 1 / math.sqrt(_mode_fan(fi, fo, kw))}),
+    Spec("lecun_uniform", "init", I.lecun_uniform_, _lecun_uniform,
+         cases=({}, {"mode": "fan_out"}), invalid=_BAD_MODE, family="lecun",
+         note="U[+-sqrt(3 / fan_in)]",
+         extra={"law": "uniform", "fans": True,
+                "spread": lambda fi, fo, **kw: math.sqrt(3 / _mode_fan(fi, fo, kw))}),
+)
 
 # ---------------------------------------------------------------------------------------------
 # Optimizers (INVENTORY section 6) — kind "optim".

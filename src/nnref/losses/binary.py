@@ -1,0 +1,199 @@
+r"""Binary cross-entropy, from probabilities (log clamped at -100 like torch) and from logits.
+
+Both Functions save only their inputs and recompute in backward with differentiable tensor
+ops, so double backward works. ``weight`` and ``pos_weight`` are treated as constants (no
+gradient flows to them).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnref import activations as A
+from nnref.activations._common import opmath
+from nnref.losses._common import (
+    check_broadcast,
+    check_pair,
+    check_reduction,
+    check_unit_interval,
+    grad_scale,
+    legacy_reduction,
+    reduce,
+)
+
+__all__ = ["BCELoss", "binary_cross_entropy", "BCEWithLogitsLoss",
+           "binary_cross_entropy_with_logits"]
+
+# torch clamps each log term at -100 so that p = 0 or 1 gives a finite loss of at most 100,
+# and keeps the derivative's denominator p (1 - p) at least 1e-12.
+LOG_FLOOR = -100.0
+EPSILON = 1e-12
+
+
+def _weighted(t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+    return t if w is None else t * opmath(w)
+
+
+class _BCEFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(p, y, w, reduction):
+        pf, yf = opmath(p), opmath(y)
+        log_p = torch.log(pf).clamp_min_(LOG_FLOOR)
+        log_q = torch.log1p(-pf).clamp_min_(LOG_FLOOR)
+        loss = (yf - 1).mul_(log_q).sub_(yf * log_p)
+        return reduce(_weighted(loss, w), reduction).to(p.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        p, y, w, ctx.reduction = inputs
+        ctx.save_for_backward(p, y, w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, y, w = ctx.saved_tensors
+        pf, yf = opmath(p), opmath(y)
+        g = _weighted(grad_scale(opmath(grad), ctx.reduction, p.numel()), w)
+        gp = gy = None
+        if ctx.needs_input_grad[0]:
+            gp = (g * (pf - yf) / ((1 - pf) * pf).clamp_min(EPSILON)).to(p.dtype)
+        if ctx.needs_input_grad[1]:
+            diff = torch.log1p(-pf).clamp_min(LOG_FLOOR) - torch.log(pf).clamp_min(LOG_FLOOR)
+            gy = (g * diff).to(y.dtype)
+        return gp, gy, None, None
+
+
+def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
+                         weight: torch.Tensor | None = None, size_average=None, reduce=None,
+                         reduction: str = "mean") -> torch.Tensor:
+    r"""Binary cross-entropy between predicted probabilities ``input`` and targets in [0, 1].
+
+    .. math:: \ell_i = -w_i\big[y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)
+        \big], \qquad \frac{\partial \ell_i}{\partial p_i} = w_i\,
+        \frac{p_i - y_i}{\max\big(p_i (1 - p_i), 10^{-12}\big)}
+
+    The clamps are torch's: a saturated sigmoid (p exactly 0 or 1) costs at most 100 per
+    element instead of inf. Prefer :func:`binary_cross_entropy_with_logits`, which never
+    needs them.
+
+    Args:
+        input: probabilities in [0, 1]; values outside raise ValueError (torch: RuntimeError).
+        target: same shape, values in [0, 1] (checked, unlike torch).
+        weight: rescaling weight broadcastable to the input's shape.
+        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
+    """
+    fn = "binary_cross_entropy"
+    check_pair(input, target, fn)
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
+    check_broadcast(weight, input.shape, "weight", fn)
+    check_unit_interval(input, "input", fn)
+    check_unit_interval(target, "target", fn)
+    return _BCEFn.apply(input, target, weight, reduction)
+
+
+class BCELoss(nn.Module):
+    r"""Binary cross-entropy on probabilities; see :func:`binary_cross_entropy`.
+
+    Args:
+        weight: rescaling weight broadcastable to the input (a buffer, as in torch).
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.reduction = check_reduction(legacy_reduction(size_average, reduce, reduction),
+                                         "BCELoss")
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction)
+
+
+class _BCEWithLogitsFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y, w, pw, reduction):
+        xf, yf = opmath(x), opmath(y)
+        # softplus(-x) = max(-x, 0) + log(1 + e^{-|x|}): no overflow for any x.
+        sp = torch.log1p(torch.exp(-xf.abs())).add_((-xf).clamp_min_(0))
+        if pw is not None:
+            sp.mul_((opmath(pw) - 1) * yf + 1)
+        loss = (1 - yf).mul_(xf).add_(sp)
+        return reduce(_weighted(loss, w), reduction).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, w, pw, ctx.reduction = inputs
+        ctx.save_for_backward(x, y, w, pw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, w, pw = ctx.saved_tensors
+        xf, yf = opmath(x), opmath(y)
+        g = _weighted(grad_scale(opmath(grad), ctx.reduction, x.numel()), w)
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            s = A.sigmoid(xf)
+            d = s - yf if pw is None else s * ((opmath(pw) - 1) * yf + 1) - opmath(pw) * yf
+            gx = (g * d).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            d = -xf if pw is None else (opmath(pw) - 1) * A.softplus(-xf) - xf
+            gy = (g * d).to(y.dtype)
+        return gx, gy, None, None, None
+
+
+def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
+                                     weight: torch.Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Binary cross-entropy of ``sigmoid(input)``, computed stably from the logits.
+
+    .. math:: \ell_i = w_i\big[(1 - y_i)\,x_i + (1 + (q - 1)\,y_i)\,
+        \operatorname{softplus}(-x_i)\big], \qquad
+        \frac{\partial \ell_i}{\partial x_i} = w_i\big[(1 + (q - 1) y_i)\,\sigma(x_i) - q\,y_i\big]
+
+    which is :math:`-w[q\,y \log\sigma(x) + (1 - y)\log(1 - \sigma(x))]` rewritten with
+    :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`, so no log of 0 ever happens. Without
+    ``pos_weight`` (:math:`q = 1`) the derivative is :math:`w(\sigma(x) - y)`.
+
+    Args:
+        input: logits.
+        target: same shape, values in [0, 1] (checked, unlike torch).
+        weight: rescaling weight broadcastable to the input.
+        pos_weight: weight :math:`q` of the positive term, broadcastable to the input (one
+            per class along the last dimension for multi-label problems).
+    """
+    fn = "binary_cross_entropy_with_logits"
+    check_pair(input, target, fn)
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
+    check_broadcast(weight, input.shape, "weight", fn)
+    check_broadcast(pos_weight, input.shape, "pos_weight", fn)
+    check_unit_interval(target, "target", fn)
+    return _BCEWithLogitsFn.apply(input, target, weight, pos_weight, reduction)
+
+
+class BCEWithLogitsLoss(nn.Module):
+    r"""Binary cross-entropy on logits; see :func:`binary_cross_entropy_with_logits`.
+
+    Args:
+        weight: rescaling weight broadcastable to the input (buffer ``weight``).
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+        pos_weight: weight of positive examples (buffer ``pos_weight``).
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, size_average=None, reduce=None,
+                 reduction: str = "mean", pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = check_reduction(legacy_reduction(size_average, reduce, reduction),
+                                         "BCEWithLogitsLoss")
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_cross_entropy_with_logits(input, target, self.weight,
+                                                reduction=self.reduction,
+                                                pos_weight=self.pos_weight)

@@ -1,0 +1,322 @@
+r"""Categorical cross-entropy (from logits, through a log-sum-exp) and the negative log-likelihood.
+
+Both accept torch's shapes: input (C,), (N, C) or (N, C, d1, ...) with the classes on dim 1,
+and targets of class indices (shape (), (N,) or (N, d1, ...)) or, for cross-entropy, of class
+probabilities (the input's shape). The public functions move the class dimension last and
+flatten to (M, C); the Functions work on that 2-d layout.
+
+Cross-entropy never forms ``log(softmax(x))``: with :math:`\operatorname{lse}_n =
+\log\sum_j e^{x_{nj}}` every term is :math:`\operatorname{lse}_n - x_{nj}`, finite whenever
+the logits are. Writing the (smoothed, weighted) target of row :math:`n` as the coefficients
+:math:`q_{nj}` and :math:`Q_n = \sum_j q_{nj}`, the loss and its gradient are
+
+.. math:: \ell_n = \sum_j q_{nj}(\operatorname{lse}_n - x_{nj}) = Q_n \operatorname{lse}_n -
+    \sum_j q_{nj} x_{nj}, \qquad \frac{\partial \ell_n}{\partial x_{nj}} =
+    Q_n\,\operatorname{softmax}(x_n)_j - q_{nj}
+
+For index targets :math:`q_n` is a one-hot row plus a constant smoothing row and is never
+materialised.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nnref.activations._common import check_input, opmath
+from nnref.losses._common import check_reduction, check_unit_interval, legacy_reduction
+
+__all__ = ["CrossEntropyLoss", "cross_entropy", "NLLLoss", "nll_loss"]
+
+
+def _reduce_rows(loss, reduction, denominator):
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    return total / denominator if reduction == "mean" else total
+
+
+def _row_scale(grad, reduction, denominator):
+    # The incoming gradient per row: grad itself ('none', 'sum') or grad / denominator ('mean').
+    return grad / denominator if reduction == "mean" else grad
+
+
+def _index_weights(y, weight, ignore_index, dtype):
+    """Per-row weight w[y_n], 0 on ignored rows, and the targets with ignored rows set to 0."""
+    valid = y != ignore_index
+    y_safe = y.masked_fill(~valid, 0)
+    if weight is None:
+        return valid.to(dtype), valid.to(dtype), y_safe
+    return opmath(weight)[y_safe] * valid, valid.to(dtype), y_safe
+
+
+class _CrossEntropyIndexFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y, weight, ignore_index, smoothing, reduction):
+        xf = opmath(x)
+        classes = x.shape[1]
+        wy, valid, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
+        lse = torch.logsumexp(xf, 1)
+        loss = (lse - xf.gather(1, y_safe[:, None]).squeeze(1)).mul_(wy * (1 - smoothing))
+        if smoothing:
+            w_sum = classes if weight is None else opmath(weight).sum()
+            w_dot_x = xf.sum(1) if weight is None else xf @ opmath(weight)
+            loss.add_((lse * w_sum - w_dot_x).mul_(valid * (smoothing / classes)))
+        # torch divides the mean by the summed target weights, the smoothing term included.
+        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, weight, ctx.ignore_index, ctx.smoothing, ctx.reduction = inputs
+        ctx.save_for_backward(x, y, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, weight = ctx.saved_tensors
+        xf = opmath(x)
+        classes, eps = x.shape[1], ctx.smoothing
+        wy, valid, y_safe = _index_weights(y, weight, ctx.ignore_index, xf.dtype)
+        s = _row_scale(opmath(grad), ctx.reduction, wy.sum())
+        a = s * wy * (1 - eps)  # coefficient of the one-hot part of q, times the row scale
+        b = s * valid * (eps / classes)  # coefficient of the smoothing row
+        w_sum = classes if weight is None else opmath(weight).sum()
+        p = torch.exp(xf - torch.logsumexp(xf, 1, keepdim=True))
+        gx = p * (a + b * w_sum)[:, None]
+        if eps:
+            gx = gx - (b[:, None] if weight is None else b[:, None] * opmath(weight))
+        gx = gx.scatter_add(1, y_safe[:, None], -a[:, None])
+        return gx.to(x.dtype), None, None, None, None, None
+
+
+class _CrossEntropyProbFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, t, weight, smoothing, reduction):
+        xf = opmath(x)
+        q = _soft_coefficients(t, weight, smoothing, x.shape[1])
+        lse = torch.logsumexp(xf, 1)
+        loss = lse * q.sum(1) - (q * xf).sum(1)
+        return _reduce_rows(loss, reduction, x.shape[0]).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, t, weight, ctx.smoothing, ctx.reduction = inputs
+        ctx.save_for_backward(x, t, weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, t, weight = ctx.saved_tensors
+        xf = opmath(x)
+        s = _row_scale(opmath(grad), ctx.reduction, x.shape[0])[..., None]
+        log_p = xf - torch.logsumexp(xf, 1, keepdim=True)
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            q = _soft_coefficients(t, weight, ctx.smoothing, x.shape[1])
+            gx = (s * (q.sum(1, keepdim=True) * log_p.exp() - q)).to(x.dtype)
+        if ctx.needs_input_grad[1]:
+            g = -s * (1 - ctx.smoothing) * log_p
+            gt = (g if weight is None else g * opmath(weight)).to(t.dtype)
+        return gx, gt, None, None, None
+
+
+def _soft_coefficients(t, weight, smoothing, classes):
+    q = opmath(t)
+    if smoothing:
+        q = q * (1 - smoothing) + smoothing / classes
+    return q if weight is None else q * opmath(weight)
+
+
+def _flatten(input, target, weight, fn, probability_ok):
+    """(M, C) input and (M,) or (M, C) target, the 'none' output shape, and whether the
+    target holds probabilities; raises for anything torch would reject or broadcast."""
+    check_input(input, fn)
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"{fn}(): argument 'target' must be a Tensor, not {type(target).__name__}")
+    if input.dim() == 0:
+        raise ValueError(f"{fn}(): argument 'input' must have a class dimension, got a 0-d tensor")
+    batched = input.dim() > 1
+    x = input if batched else input[None]
+    classes = x.shape[1]
+    if weight is not None and (not isinstance(weight, torch.Tensor)
+                               or not weight.is_floating_point()
+                               or weight.shape != (classes,)):
+        raise ValueError(
+            f"{fn}(): argument 'weight' must be a floating-point tensor of shape ({classes},) "
+            "(one weight per class)"
+        )
+    x2 = x.movedim(1, -1).reshape(-1, classes)
+    if target.is_floating_point():
+        if not probability_ok:
+            raise TypeError(f"{fn}(): argument 'target' must hold class indices (an integer "
+                            f"tensor), got dtype {target.dtype}")
+        if target.shape != input.shape:
+            raise ValueError(
+                f"{fn}(): probability 'target' must have the input's shape "
+                f"{tuple(input.shape)}, got {tuple(target.shape)}"
+            )
+        check_unit_interval(target, "target", fn)
+        t = (target if batched else target[None]).movedim(1, -1).reshape(-1, classes)
+        return x2, t, input.shape[:1] + input.shape[2:] if batched else (), True
+    if target.dtype == torch.bool or target.is_complex():
+        raise TypeError(f"{fn}(): argument 'target' must hold class indices (an integer "
+                        f"tensor), got dtype {target.dtype}")
+    expected = x.shape[:1] + x.shape[2:]
+    if (target.shape if batched else (1,) + target.shape) != expected:
+        raise ValueError(
+            f"{fn}(): class-index 'target' must have shape {tuple(expected if batched else ())} "
+            f"for input of shape {tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    return x2, target.reshape(-1).long(), target.shape, False
+
+
+def _check_indices(y, classes, ignore_index, fn):
+    bad = (y != ignore_index) & ((y < 0) | (y >= classes))
+    if y.numel() and bool(bad.any()):
+        raise IndexError(
+            f"{fn}(): argument 'target' has class index {int(y[bad][0])} outside the range "
+            f"[0, {classes - 1}] (and not ignore_index={ignore_index})"
+        )
+
+
+def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                  size_average=None, ignore_index: int = -100, reduce=None,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
+    r"""Cross-entropy between the softmax of ``input`` logits and the target.
+
+    .. math:: \ell_n = -\sum_j q_{nj}\log\operatorname{softmax}(x_n)_j =
+        \sum_j q_{nj}\big(\operatorname{lse}(x_n) - x_{nj}\big), \qquad
+        \frac{\partial \ell_n}{\partial x_{nj}} = \Big(\sum_k q_{nk}\Big)
+        \operatorname{softmax}(x_n)_j - q_{nj}
+
+    with :math:`q_{nj} = w_j\big((1-\varepsilon)\,t_{nj} + \varepsilon/C\big)`, :math:`t` the
+    one-hot (index target) or probability target, :math:`w` the class weights and
+    :math:`\varepsilon` the label smoothing. Like torch, the ``'mean'`` of index targets
+    divides by :math:`\sum_n w_{y_n}` over rows not equal to ``ignore_index`` (NaN if every
+    row is ignored); the mean of probability targets divides by the number of rows.
+
+    Args:
+        input: logits (C,), (N, C) or (N, C, d1, ...).
+        target: class indices (), (N,) or (N, d1, ...) in [0, C) or ``ignore_index``; or
+            probabilities in [0, 1] of the input's shape.
+        weight: per-class weights, shape (C,).
+        ignore_index: index target value that contributes neither loss nor gradient.
+        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
+        label_smoothing: :math:`\varepsilon` in [0, 1].
+    """
+    fn = "cross_entropy"
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}(): argument 'label_smoothing' must be in [0, 1], "
+                         f"got {label_smoothing}")
+    x, y, out_shape, probabilities = _flatten(input, target, weight, fn, True)
+    if probabilities:
+        loss = _CrossEntropyProbFn.apply(x, y, weight, float(label_smoothing), reduction)
+    else:
+        _check_indices(y, x.shape[1], ignore_index, fn)
+        loss = _CrossEntropyIndexFn.apply(x, y, weight, ignore_index, float(label_smoothing),
+                                          reduction)
+    return loss.reshape(out_shape) if reduction == "none" else loss
+
+
+class CrossEntropyLoss(nn.Module):
+    r"""Softmax cross-entropy on logits; see :func:`cross_entropy`.
+
+    Args:
+        weight: per-class weights (C,) (buffer ``weight``).
+        ignore_index: target index that is skipped. Default: -100.
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+        label_smoothing: in [0, 1]. Default: 0.
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, size_average=None,
+                 ignore_index: int = -100, reduce=None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError("CrossEntropyLoss(): argument 'label_smoothing' must be in [0, 1], "
+                             f"got {label_smoothing}")
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.reduction = check_reduction(legacy_reduction(size_average, reduce, reduction),
+                                         "CrossEntropyLoss")
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                             reduction=self.reduction, label_smoothing=self.label_smoothing)
+
+
+class _NLLFn(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, y, weight, ignore_index, reduction):
+        xf = opmath(x)
+        wy, _, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
+        loss = xf.gather(1, y_safe[:, None]).squeeze(1).mul_(-wy)
+        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, weight, ctx.ignore_index, ctx.reduction = inputs
+        ctx.save_for_backward(y, weight)
+        ctx.x_meta = (x.shape, x.dtype, x.device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, weight = ctx.saved_tensors
+        shape, dtype, device = ctx.x_meta
+        wy, _, y_safe = _index_weights(y, weight, ctx.ignore_index, opmath(grad).dtype)
+        s = _row_scale(opmath(grad), ctx.reduction, wy.sum()) * wy
+        gx = torch.zeros(shape, dtype=s.dtype, device=device).scatter(1, y_safe[:, None],
+                                                                      -s[:, None])
+        return gx.to(dtype), None, None, None, None
+
+
+def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+             size_average=None, ignore_index: int = -100, reduce=None,
+             reduction: str = "mean") -> torch.Tensor:
+    r"""Negative log-likelihood of class-index targets, given log-probabilities.
+
+    .. math:: \ell_n = -w_{y_n}\, x_{n, y_n}, \qquad
+        \frac{\partial \ell_n}{\partial x_{nj}} = -w_{y_n}\,[j = y_n]
+
+    ``nll_loss(log_softmax(x, 1), y)`` equals ``cross_entropy(x, y)``. The ``'mean'`` divides
+    by :math:`\sum_n w_{y_n}` over non-ignored rows, like torch.
+
+    Args:
+        input: log-probabilities (C,), (N, C) or (N, C, d1, ...).
+        target: class indices (), (N,) or (N, d1, ...) in [0, C) or ``ignore_index``.
+        weight: per-class weights, shape (C,).
+    """
+    fn = "nll_loss"
+    reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
+    x, y, out_shape, _ = _flatten(input, target, weight, fn, False)
+    _check_indices(y, x.shape[1], ignore_index, fn)
+    loss = _NLLFn.apply(x, y, weight, ignore_index, reduction)
+    return loss.reshape(out_shape) if reduction == "none" else loss
+
+
+class NLLLoss(nn.Module):
+    r"""Negative log-likelihood on log-probabilities; see :func:`nll_loss`.
+
+    Args:
+        weight: per-class weights (C,) (buffer ``weight``).
+        ignore_index: target index that is skipped. Default: -100.
+        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+    """
+
+    def __init__(self, weight: torch.Tensor | None = None, size_average=None,
+                 ignore_index: int = -100, reduce=None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.reduction = check_reduction(legacy_reduction(size_average, reduce, reduction),
+                                         "NLLLoss")
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                        reduction=self.reduction)
