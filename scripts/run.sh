@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Set up if needed, then run the main job: verify every registered component against torch.
-set -euo pipefail
+# Set up if needed, then run the main job: a short vanishing-gradient sweep (sigmoid vs relu
+# MLPs of depth 2, 5, 10 on the 8x8 digits; a few minutes on 2 CPU cores), its report, and the
+# command to inspect every layer's gradients in TensorBoard. Extra arguments are Hydra
+# overrides (e.g. impl=torch, hydra/launcher=joblib).
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
-exec "$PY" -m nnref verify "$@"
+SWEEP="$ROOT/logs/vanishing_gradient/multiruns/$(date +%Y-%m-%d/%H-%M-%S)"
+"$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" "$@"
+"$PY" experiments/report.py "$SWEEP"
+echo
+echo "sweep:  $SWEEP"
+echo "report: $SWEEP/report.md (figures: loss_curves.png, grad_norms.png)"
+echo "inspect the gradients: $VENV/bin/tensorboard --logdir $SWEEP"

@@ -1,0 +1,209 @@
+"""In-memory data modules: tensors on the device, batched by shuffled index.
+
+The data sets of the experiments are small (at most tens of thousands of samples), so the whole
+set lives on the training device and a batch is one fancy-indexing op. A ``DataLoader`` with a
+per-sample ``collate_fn`` would spend more time than the model on an 8x8 MLP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import lightning as L
+import torch
+
+__all__ = ["IndexBatches", "TensorDataModule", "TASKS", "parse_batch_size"]
+
+TASKS = ("multiclass", "binary", "multilabel", "regression")
+
+
+def parse_batch_size(batch_size: int | str, n: int) -> int:
+    """``"full"`` means the whole training set (batch gradient descent), ``1`` is SGD."""
+    if batch_size == "full":
+        return n
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+    return min(batch_size, n)
+
+
+class IndexBatches:
+    """Iterable of ``(x[idx], y[idx])`` batches over tensors that already sit on the device.
+
+    Each pass draws a fresh permutation from its own generator (seeded, so a run is
+    repeatable), optionally keeps only this process's shard (``rank::world_size``, truncated so
+    every rank takes the same number of steps, as ``DistributedSampler(drop_last=True)``), and
+    applies augmentation to training batches.
+
+    Args:
+        x, y: inputs and targets, first dim = samples.
+        batch_size: samples per batch; the last batch may be smaller unless ``drop_last``.
+        shuffle: draw a new order each pass.
+        seed: seed of the shuffling generator.
+        rank, world_size: shard for distributed training.
+        augment: callable ``(x_batch, generator) -> x_batch`` applied per batch, or ``None``.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
+                 seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False,
+                 augment=None) -> None:
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.per_rank = len(x) // world_size if world_size > 1 else len(x)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.per_rank // self.batch_size
+        return math.ceil(self.per_rank / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        if self.world_size > 1:
+            order = order[self.rank::self.world_size][: self.per_rank]
+        order = order.to(self.x.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.x[idx]
+            if self.augment is not None:
+                x = self.augment(x, self.generator)
+            yield x, self.y[idx]
+
+
+class TensorDataModule(L.LightningDataModule):
+    """A LightningDataModule over in-memory tensors with train/val/test splits.
+
+    Subclasses implement :meth:`load` returning ``(x, y)`` (all samples, CPU tensors) or
+    ``((x_train, y_train), (x_test, y_test))`` when the data set comes with its own test split.
+    This class then splits off validation (and test) sets with a seeded permutation, optionally
+    subsamples the training set, standardises inputs with the training statistics (per
+    feature; constant features are left unscaled), and serves :class:`IndexBatches`.
+
+    Args:
+        batch_size: int or ``"full"``. Default: 64.
+        val_fraction / test_fraction: shares of the samples held out (``test_fraction`` is
+            ignored when the data set has its own test split).
+        subsample: keep only this many training samples (overfitting studies), or ``None``.
+        standardize: standardise inputs (and regression targets' inputs). Default: ``True``.
+        noise: std of Gaussian noise added to training inputs per batch (augmentation / the
+            notes' noise injection on inputs). Default: 0.
+        shift: maximum circular shift (in samples/pixels along the last dim) of training
+            inputs per batch (augmentation). Default: 0.
+        seed: seed of the split, the subsample, shuffling and augmentation.
+        data_dir: where data sets that need files find or cache them.
+    """
+
+    task: str = "multiclass"
+
+    def __init__(self, batch_size: int | str = 64, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, subsample: int | None = None,
+                 standardize: bool = True, noise: float = 0.0, shift: int = 0, seed: int = 0,
+                 data_dir: str = "data") -> None:
+        super().__init__()
+        for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
+        if val_fraction + test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be < 1, got "
+                             f"{val_fraction + test_fraction!r}")
+        if subsample is not None and (isinstance(subsample, bool) or subsample < 1):
+            raise ValueError(f"subsample must be a positive integer or None, got {subsample!r}")
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0, got {noise!r}")
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0, got {shift!r}")
+        if batch_size != "full":
+            parse_batch_size(batch_size, 1)
+        self.batch_size = batch_size
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.subsample, self.standardize = subsample, standardize
+        self.noise, self.shift, self.seed = noise, shift, seed
+        self.data_dir = str(data_dir)
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # -- to implement -------------------------------------------------------------------------
+    def load(self):
+        raise NotImplementedError
+
+    @property
+    def num_outputs(self) -> int:
+        """Output units the model needs (classes, labels, targets; 1 for binary)."""
+        self.setup()
+        y = self.splits["train"][1]
+        if self.task == "multiclass":
+            return int(self.num_classes)
+        return 1 if y.dim() == 1 else int(y.shape[1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        self.setup()
+        return tuple(self.splits["train"][0].shape[1:])
+
+    # -- LightningDataModule ------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        g = torch.Generator().manual_seed(self.seed)
+        loaded = self.load()
+        if isinstance(loaded[0], tuple):
+            (x, y), test = loaded
+            n_val = round(len(x) * self.val_fraction)
+            perm = torch.randperm(len(x), generator=g)
+            train, val = (x[perm[n_val:]], y[perm[n_val:]]), (x[perm[:n_val]], y[perm[:n_val]])
+        else:
+            x, y = loaded
+            perm = torch.randperm(len(x), generator=g)
+            n_val = round(len(x) * self.val_fraction)
+            n_test = round(len(x) * self.test_fraction)
+            val_i, test_i = perm[:n_val], perm[n_val:n_val + n_test]
+            train_i = perm[n_val + n_test:]
+            train, val, test = ((x[i], y[i]) for i in (train_i, val_i, test_i))
+        if self.task == "multiclass":
+            self.num_classes = int(torch.cat([train[1], val[1], test[1]]).max()) + 1
+        if self.subsample is not None:
+            train = (train[0][: self.subsample], train[1][: self.subsample])
+        if self.standardize:
+            mean = train[0].mean(0, keepdim=True)
+            std = train[0].std(0, keepdim=True)
+            std = torch.where(std > 1e-8, std, torch.ones_like(std))
+            train, val, test = (((s[0] - mean) / std, s[1]) for s in (train, val, test))
+        self.splits = {"train": train, "val": val, "test": test}
+
+    def to_device(self, device: torch.device | str) -> None:
+        """Move every split to ``device`` once, so batches are sliced where the model is."""
+        self.setup()
+        self.splits = {k: (x.to(device), y.to(device)) for k, (x, y) in self.splits.items()}
+
+    def _augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.shift:
+            k = int(torch.randint(-self.shift, self.shift + 1, (), generator=generator))
+            x = torch.roll(x, k, dims=-1)
+        if self.noise:
+            x = x + self.noise * torch.randn(x.shape, generator=generator).to(x)
+        return x
+
+    def _loader(self, split: str, train: bool) -> IndexBatches:
+        self.setup()
+        x, y = self.splits[split]
+        rank, world = 0, 1
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            rank, world = trainer.global_rank, trainer.world_size
+        n = len(x) // world
+        bs = parse_batch_size(self.batch_size, max(n, 1)) if train else max(
+            parse_batch_size(self.batch_size, max(n, 1)), min(n, 1024))
+        augment = self._augment if train and (self.noise or self.shift) else None
+        return IndexBatches(x, y, bs, shuffle=train, seed=self.seed, rank=rank, world_size=world,
+                            augment=augment)
+
+    def train_dataloader(self) -> IndexBatches:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> IndexBatches:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> IndexBatches:
+        return self._loader("test", False)

@@ -1,0 +1,163 @@
+"""The LightningModule: any model, trained with a loss, optimizer and penalties from the registry.
+
+``impl="torch"`` swaps every registry component (loss, optimizer, clipping, output activation)
+for torch's built-in at once; the model is built by the caller with the same ``impl``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from nnref import regularization
+from nnref.data.base import TASKS
+from nnref.models import build_component
+
+__all__ = ["LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
+
+log = logging.getLogger(__name__)
+
+# The loss each task gets with loss="auto": logits out, the stable fused loss.
+DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce_with_logits",
+                "multilabel": "bce_with_logits", "regression": "mse"}
+# Losses that take probabilities / log-probabilities, not logits: the module applies the
+# matching output activation (from the registry, so it follows ``impl``) before them.
+_OUTPUT_ACTIVATION = {"bce": ("sigmoid", {}), "nll": ("log_softmax", {"dim": 1})}
+SCHEDULERS = {
+    "step": torch.optim.lr_scheduler.StepLR,
+    "exponential": torch.optim.lr_scheduler.ExponentialLR,
+    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
+    "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
+}
+
+
+class LitModel(L.LightningModule):
+    r"""Train ``model`` for one of the tasks ``multiclass``, ``binary``, ``multilabel``,
+    ``regression``.
+
+    The objective is the registry loss plus optional penalties,
+
+    .. math:: J(w) = \frac{1}{N}\sum_i \ell(f_w(x_i), y_i) + \lambda_1 \sum |w|
+        + \lambda_2 \sum w^2,
+
+    minimised by the registry optimizer, with gradients clipped to ``clip_grad_norm`` (global
+    L2 norm) before each step. Logs ``train/loss``, ``val/loss``, ``test/loss`` and, for
+    classification, ``*/acc`` (torchmetrics).
+
+    Args:
+        model: the network (its output is logits for classification).
+        task: one of :data:`nnref.data.TASKS`.
+        num_outputs: classes (multiclass) or labels (multilabel); 1 otherwise.
+        loss: registry loss name or ``"auto"`` (:data:`DEFAULT_LOSS`); ``loss_kwargs`` go to it.
+        optim: registry optimizer name; ``optim_kwargs`` (``lr`` ...) go to it.
+        scheduler: ``None`` or a key of :data:`SCHEDULERS`, with ``scheduler_kwargs``.
+        l1, l2: penalty weights :math:`\lambda_1, \lambda_2 \ge 0` (on weights, not biases).
+        clip_grad_norm: max global gradient norm, or ``None``.
+        impl: ``"reference"`` or ``"torch"``.
+    """
+
+    def __init__(self, model: nn.Module, task: str = "multiclass", num_outputs: int = 10,
+                 loss: str = "auto", loss_kwargs: Mapping[str, Any] | None = None,
+                 optim: str = "adam", optim_kwargs: Mapping[str, Any] | None = None,
+                 scheduler: str | None = None,
+                 scheduler_kwargs: Mapping[str, Any] | None = None,
+                 l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
+                 impl: str = "reference") -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if scheduler is not None and scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be None or one of {tuple(SCHEDULERS)}, "
+                             f"got {scheduler!r}")
+        for key, value in (("l1", l1), ("l2", l2)):
+            if value < 0:
+                raise ValueError(f"{key} must be >= 0, got {value!r}")
+        if clip_grad_norm is not None and clip_grad_norm <= 0:
+            raise ValueError(f"clip_grad_norm must be > 0 or None, got {clip_grad_norm!r}")
+        # logger=False: the training script logs hparams once, at the end, with final metrics
+        self.save_hyperparameters(ignore=["model"], logger=False)
+        self.model = model
+        self.task, self.impl = task, impl
+        loss_name = DEFAULT_LOSS[task] if loss == "auto" else loss
+        self.loss_fn = build_component("loss", loss_name, impl=impl, **dict(loss_kwargs or {}))
+        out_act = _OUTPUT_ACTIVATION.get(loss_name)
+        self.output_act = (build_component("activation", out_act[0], impl=impl, **out_act[1])
+                           if out_act else None)
+        metrics = {"multiclass": {"num_classes": num_outputs},
+                   "multilabel": {"num_labels": num_outputs}, "binary": {}}
+        self.acc = nn.ModuleDict({
+            split: torchmetrics.Accuracy(task=task, **metrics[task])
+            for split in ("train_", "val_", "test_")
+        }) if task in metrics else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _step(self, batch, split: str) -> torch.Tensor:
+        x, y = batch
+        out = self.model(x)
+        pred = out if self.output_act is None else self.output_act(out)
+        loss = self.loss_fn(pred, y)
+        on_step = split == "train"
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        if self.acc is not None:
+            acc = self.acc[split + "_"]
+            acc(out if self.task == "multiclass" else out.sigmoid(), y.long()
+                if self.task != "multiclass" else y)
+            self.log(f"{split}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, "train")
+        hp = self.hparams
+        if hp.l1 or hp.l2:
+            weights = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
+            penalty = loss.new_zeros(())
+            if hp.l1:
+                penalty = penalty + regularization.l1_penalty(weights, hp.l1)
+            if hp.l2:
+                penalty = penalty + regularization.l2_penalty(weights, hp.l2)
+            self.log("train/penalty", penalty, on_step=True, on_epoch=False)
+            loss = loss + penalty
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_fit_start(self) -> None:
+        # Small data sets live where the model is: move them once, slice batches there.
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "to_device"):
+            dm.to_device(self.device)
+
+    def on_test_start(self) -> None:
+        self.on_fit_start()
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        max_norm = self.hparams.clip_grad_norm
+        if max_norm is None:
+            return
+        params = [p for p in self.parameters() if p.grad is not None]
+        if self.impl == "torch":
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:
+            regularization.clip_grad_norm_(params, max_norm)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = build_component("optim", hp.optim, impl=self.impl,
+                                    **dict(hp.optim_kwargs or {}))(self.parameters())
+        if hp.scheduler is None:
+            return optimizer
+        scheduler = SCHEDULERS[hp.scheduler](optimizer, **dict(hp.scheduler_kwargs or {}))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}

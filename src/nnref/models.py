@@ -1,0 +1,283 @@
+"""Model builders for the experiments: an MLP and a small CNN assembled from registry names.
+
+Every layer has a stable name (``hidden1.linear``, ``hidden1.act``, ``conv2.conv``, ``out``) so
+callbacks can report per-layer gradients and activations, and the same names are used whether
+the components are the references or torch's built-ins (``impl``), so a ``state_dict`` moves
+between the two.
+
+Example::
+
+    >>> from nnref.models import MLP
+    >>> net = MLP(64, 10, width=32, depth=3, activation="tanh", init="xavier_normal")
+    >>> [n for n, _ in net.named_children()]
+    ['hidden1', 'hidden2', 'hidden3', 'out']
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from nnref import registry
+
+__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES"]
+
+log = logging.getLogger(__name__)
+
+TIES = ("none", "hidden", "io")
+NORMS = (None, "batch")
+
+
+def build_component(kind: str, name: str, impl: str = "reference",
+                    offer: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``registry.get(kind, name, impl, **kwargs)``, falling back to the reference when torch
+    has no built-in (``impl="torch"`` on e.g. ``sqnl``); the fallback is logged, not silent.
+
+    ``offer`` holds keyword arguments passed only if the component's constructor names them,
+    so one call site can offer ``num_features`` to every activation and only the per-unit ones
+    (``apl``) take it; ``kwargs`` are always passed.
+    """
+    spec = registry.spec(kind, name)
+    try:
+        target = spec.target(impl)
+    except LookupError:
+        log.info("%s '%s' has no torch built-in: using the reference", kind, spec.name)
+        impl, target = "reference", spec.reference
+    if offer:
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):  # a builtin without an introspectable signature
+            params = {}
+        kwargs = {**{k: v for k, v in offer.items() if k in params}, **kwargs}
+    return registry.get(kind, spec.name, impl=impl, **kwargs)
+
+
+def init_weights(model: nn.Module, init: str | None, impl: str = "reference",
+                 **kwargs: Any) -> nn.Module:
+    """Initialise every weight matrix / kernel of ``model`` with the registry initializer
+    ``init`` and set biases to 0; ``init=None`` keeps torch's default layer initialisation.
+
+    Only parameters named ``weight`` with 2 or more dims are drawn (Linear, Conv); norm layers'
+    1-d scale parameters keep their defaults (ones), as every initialisation paper assumes.
+    """
+    if init is None:
+        return model
+    fn = build_component("init", init, impl=impl, **kwargs)
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(weight, nn.Parameter) and weight.dim() >= 2:
+                fn(weight)
+                bias = getattr(module, "bias", None)
+                if isinstance(bias, nn.Parameter):
+                    bias.zero_()
+    return model
+
+
+def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _norm(norm: str | None, features: int, dims: int, impl: str) -> nn.Module | None:
+    if norm is None:
+        return None
+    return build_component("norm", f"batch_norm{dims}d", impl=impl, num_features=features)
+
+
+def _dropout(p: float, impl: str) -> nn.Module | None:
+    return build_component("dropout", "dropout", impl=impl, p=p) if p > 0 else None
+
+
+def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float, impl: str) -> nn.Module:
+    if dropconnect > 0:
+        # DropConnect has no torch built-in: build_component falls back to the reference.
+        return build_component("dropout", "dropconnect", impl=impl, in_features=in_f,
+                               out_features=out_f, bias=bias, p=dropconnect)
+    return nn.Linear(in_f, out_f, bias=bias)
+
+
+class Block(nn.Sequential):
+    """One hidden layer: ``linear -> [norm] -> act -> [drop]`` with named children (the first
+    is called ``layer_name``: ``linear`` or ``conv``).
+
+    With ``residual=True`` the block returns :math:`x + f(x)` (input and output widths equal),
+    the skip connection that lets gradients bypass a saturating nonlinearity.
+    """
+
+    def __init__(self, linear: nn.Module, act: nn.Module, norm: nn.Module | None = None,
+                 drop: nn.Module | None = None, residual: bool = False,
+                 layer_name: str = "linear") -> None:
+        super().__init__()
+        self.add_module(layer_name, linear)
+        if norm is not None:
+            self.norm = norm
+        self.act = act
+        if drop is not None:
+            self.drop = drop
+        self.residual = residual
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        out = super().forward(input)
+        return input + out if self.residual else out
+
+    def extra_repr(self) -> str:
+        return "residual=True" if self.residual else ""
+
+
+class MLP(nn.Module):
+    r"""Fully connected network: ``depth`` hidden layers of ``width`` units, then a linear output.
+
+    .. math::
+        h_0 = \operatorname{flatten}(x), \quad
+        h_l = \operatorname{drop}(f(\operatorname{norm}(W_l h_{l-1} + b_l))) \;
+        [+\, h_{l-1} \text{ if residual}], \quad y = W_{out} h_L + b_{out}
+
+    Args:
+        in_features: size of the flattened input.
+        out_features: number of outputs (classes, labels or regression targets).
+        width: units per hidden layer. Default: 64.
+        depth: number of hidden layers (>= 1). Default: 2.
+        activation: registry name of the hidden nonlinearity. Default: ``"relu"``.
+        init: registry name of the weight initializer, or ``None`` for torch's default.
+        norm: ``None`` or ``"batch"`` (batch norm between linear map and activation).
+        dropout: drop probability after each hidden activation, in ``[0, 1)``. Default: 0.
+        dropconnect: drop probability of hidden *weights* (DropConnect), in ``[0, 1)``.
+        bias: whether linear layers have a bias. Default: ``True``.
+        residual: skip connections around hidden layers 2..depth. Default: ``False``.
+        tie: weight sharing (the notes' "parameter tying"): ``"none"``; ``"hidden"`` — hidden
+            layers 2..depth share one weight matrix; ``"io"`` — the output layer uses the
+            transpose of the input layer's weight (needs ``out_features == in_features``, as in
+            an autoencoder).
+        impl: ``"reference"`` (nnref components) or ``"torch"`` (built-ins).
+        activation_kwargs / init_kwargs: extra arguments for the activation / initializer.
+
+    Shape:
+        - Input: :math:`(N, *)` with :math:`\prod * =` ``in_features``.
+        - Output: :math:`(N, \text{out\_features})`.
+    """
+
+    def __init__(self, in_features: int, out_features: int, width: int = 64, depth: int = 2,
+                 activation: str = "relu", init: str | None = None, norm: str | None = None,
+                 dropout: float = 0.0, dropconnect: float = 0.0, bias: bool = True,
+                 residual: bool = False, tie: str = "none", impl: str = "reference",
+                 activation_kwargs: Mapping[str, Any] | None = None,
+                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        for key, value in (("in_features", in_features), ("out_features", out_features),
+                           ("width", width), ("depth", depth)):
+            _check(key, value, isinstance(value, int) and value >= 1, "an integer >= 1")
+        _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
+        _check("dropconnect", dropconnect, 0.0 <= dropconnect < 1.0, "in [0, 1)")
+        _check("norm", norm, norm in NORMS, f"one of {NORMS}")
+        _check("tie", tie, tie in TIES, f"one of {TIES}")
+        if tie == "io" and out_features != in_features:
+            raise ValueError(f"tie='io' needs out_features == in_features, got "
+                             f"{out_features} and {in_features}")
+        self.in_features, self.out_features = in_features, out_features
+        self.tie = tie
+        act_kwargs = dict(activation_kwargs or {})
+        shared: nn.Module | None = None
+        for i in range(1, depth + 1):
+            fan_in = in_features if i == 1 else width
+            if tie == "hidden" and i > 2:
+                linear = shared
+            else:
+                linear = _linear(fan_in, width, bias, dropconnect, impl)
+                if i == 2:
+                    shared = linear
+            block = Block(linear,
+                          build_component("activation", activation, impl=impl,
+                                          offer={"num_features": width}, **act_kwargs),
+                          _norm(norm, width, 1, impl), _dropout(dropout, impl),
+                          residual=residual and i > 1)
+            self.add_module(f"hidden{i}", block)
+        if tie == "io":
+            # the output "layer" borrows hidden1's weight; only its bias is its own
+            self.out_bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        else:
+            self.out = nn.Linear(width, out_features, bias=bias)
+        init_weights(self, init, impl, **dict(init_kwargs or {}))
+        self.depth = depth
+
+    def hidden(self) -> list[Block]:
+        """The hidden blocks, input side first."""
+        return [getattr(self, f"hidden{i}") for i in range(1, self.depth + 1)]
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        h = input.flatten(1)
+        for block in self.hidden():
+            h = block(h)
+        if self.tie == "io":
+            out = h @ self.hidden1.linear.weight
+            return out if self.out_bias is None else out + self.out_bias
+        return self.out(h)
+
+
+class SmallCNN(nn.Module):
+    r"""Three convolutional layers then a linear classifier, for 1-D signals or small images.
+
+    The layout follows the MNIST-1D paper's CNN (25 channels; kernel 5, 3, 3; stride 2;
+    padding 1) for ``input_shape=(1, L)`` and the same layers in 2-D for ``(1, 8, 8)`` images:
+
+    .. math::
+        h_k = \operatorname{drop}(f(\operatorname{norm}(\operatorname{conv}_k(h_{k-1})))),
+        \quad y = W\, \operatorname{flatten}(h_3) + b
+
+    Args:
+        input_shape: ``(C, L)`` or ``(C, H, W)`` of one sample.
+        out_features: number of outputs.
+        channels: channels of every conv layer. Default: 25.
+        activation, init, norm, dropout, bias, impl, activation_kwargs, init_kwargs: as in
+            :class:`MLP` (``norm="batch"`` uses batch norm of the matching dimension).
+
+    Shape:
+        - Input: :math:`(N, *\text{input\_shape})`, or :math:`(N, L)` for one-channel signals.
+        - Output: :math:`(N, \text{out\_features})`.
+    """
+
+    KERNELS = (5, 3, 3)
+
+    def __init__(self, input_shape: Sequence[int], out_features: int, channels: int = 25,
+                 activation: str = "relu", init: str | None = None, norm: str | None = None,
+                 dropout: float = 0.0, bias: bool = True, impl: str = "reference",
+                 activation_kwargs: Mapping[str, Any] | None = None,
+                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in input_shape)
+        _check("input_shape", input_shape, len(shape) in (2, 3) and min(shape) >= 1,
+               "(C, L) or (C, H, W) with positive sizes")
+        _check("channels", channels, isinstance(channels, int) and channels >= 1,
+               "an integer >= 1")
+        _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
+        _check("norm", norm, norm in NORMS, f"one of {NORMS}")
+        self.input_shape = shape
+        dims = len(shape) - 1
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        in_ch, spatial = shape[0], list(shape[1:])
+        for k, kernel in enumerate(self.KERNELS, start=1):
+            layer = conv(in_ch, channels, kernel, stride=2, padding=1, bias=bias)
+            spatial = [(s + 2 - kernel) // 2 + 1 for s in spatial]
+            if min(spatial) < 1:
+                raise ValueError(f"input_shape={shape} is too small for three stride-2 convs")
+            block = Block(layer, build_component("activation", activation, impl=impl,
+                                                 offer={"num_features": channels},
+                                                 **dict(activation_kwargs or {})),
+                          _norm(norm, channels, dims, impl), _dropout(dropout, impl),
+                          layer_name="conv")
+            self.add_module(f"conv{k}", block)
+            in_ch = channels
+        self.out = nn.Linear(channels * math.prod(spatial), out_features, bias=bias)
+        init_weights(self, init, impl, **dict(init_kwargs or {}))
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        h = input.unsqueeze(1) if input.dim() == len(self.input_shape) else input
+        for k in range(1, len(self.KERNELS) + 1):
+            h = getattr(self, f"conv{k}")(h)
+        return self.out(h.flatten(1))
