@@ -87,6 +87,11 @@ def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
     return tuple(input.shape[:2]) + (1,) * (input.dim() - 2)
 
 
+def _zeros_like_torch(input: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """p = 1 drops everything: ``input * 0`` like torch (NaN stays NaN, no mask, no 1/0)."""
+    return input.mul_(0) if inplace else input * 0
+
+
 def _drop(
     input: torch.Tensor,
     p: float,
@@ -105,9 +110,10 @@ def _drop(
         return input.mul_(q) if inplace else input * q
     if p == 0.0 or input.numel() == 0:
         return input
+    if p == 1.0:
+        return _zeros_like_torch(input, inplace)
     keep = bernoulli_mask(mask_shape, q, input.device, generator)
-    # p = 1 drops everything; torch returns input * 0 (NaN stays NaN), never input / 0.
-    scale = 1.0 if mode == "classic" else (0.0 if p == 1.0 else 1.0 / q)
+    scale = 1.0 if mode == "classic" else 1.0 / q
     return apply_maybe_inplace(lambda x: _MaskScaleFn.apply(x, keep, scale), input, inplace)
 
 
@@ -254,7 +260,7 @@ def alpha_dropout(
     if not training or p == 0.0 or input.numel() == 0:
         return input
     if p == 1.0:
-        return input.mul_(0) if inplace else input * 0
+        return _zeros_like_torch(input, inplace)
     q = 1.0 - p
     keep = bernoulli_mask(input.shape, q, input.device, generator)
     a = 1.0 / math.sqrt(q * (1.0 + p * _ALPHA_PRIME**2))

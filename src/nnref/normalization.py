@@ -45,10 +45,21 @@ def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape((1, -1) + (1,) * (x.dim() - 2))
 
 
+def _channel_sum(t: torch.Tensor) -> torch.Tensor:
+    """Per-channel sum, accumulated as torch's batch norm does: in float64 on CPU (its
+    ``acc_type``), in the input's precision elsewhere. Returns the accumulation dtype."""
+    acc = torch.float64 if t.device.type == "cpu" else t.dtype
+    return t.sum(_reduce_dims(t), dtype=acc)
+
+
 def _batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of ``x`` (one pass, in ``x``'s precision)."""
-    var, mean = torch.var_mean(x, _reduce_dims(x), correction=0)
-    return mean, var
+    """Per-channel mean and biased variance of ``x``, two-pass (centred before squaring, so no
+    cancellation when mean >> std). ``var_mean`` is one pass but ~4x slower than two sums over
+    dims (0, 2, 3) on CPU."""
+    m = x.numel() // max(x.shape[1], 1)
+    mean = _channel_sum(x) / m
+    var = _channel_sum((x - _per_channel(mean.to(x.dtype), x)).square()) / m
+    return mean.to(x.dtype), var.to(x.dtype)
 
 
 class _BatchNormFn(torch.autograd.Function):
@@ -83,16 +94,15 @@ class _BatchNormFn(torch.autograd.Function):
             # graph (the saved copies are constants to autograd).
             mean, var = _batch_stats(xf)
             invstd = (var + ctx.eps).rsqrt()
-        dims = _reduce_dims(xf)
         mean_v, invstd_v = _per_channel(mean, xf), _per_channel(invstd, xf)
         gamma = invstd if weight is None else invstd * weight  # gamma / sqrt(var + eps)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
 
-        sum_g = g.sum(dims) if (need_b or (need_x and ctx.batch_stats)) else None
+        sum_g = _channel_sum(g).to(g.dtype) if (need_b or (need_x and ctx.batch_stats)) else None
         sum_gxhat = None
         if need_w or (need_x and ctx.batch_stats):
             # sum g (x - mu) rather than sum g x - mu sum g: no cancellation when |mu| >> sigma
-            sum_gxhat = (g * (xf - mean_v)).sum(dims) * invstd
+            sum_gxhat = _channel_sum(g * (xf - mean_v)).to(g.dtype) * invstd
 
         grad_x = None
         if need_x:

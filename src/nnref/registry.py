@@ -371,12 +371,66 @@ OPTIMIZERS: dict[str, Spec] = _table()
 # ---------------------------------------------------------------------------------------------
 # Dropout family (INVENTORY section 4) — kind "dropout".
 # ---------------------------------------------------------------------------------------------
-DROPOUT: dict[str, Spec] = _table()
+# extra["shape"]: the input shape the harness uses; "functional": the functional form.
+_BAD_P = (({"p": -0.1}, ValueError), ({"p": 1.5}, ValueError))
+
+DROPOUT: dict[str, Spec] = _table(
+    Spec("dropout", "dropout", D.Dropout, nn.Dropout,
+         cases=({}, {"p": 0.2}, {"p": 0.3, "inplace": True}, {"p": 0.0}, {"p": 1.0},
+                {"p": 0.3, "mode": "classic"}),
+         hyper={"p": (0.0, 1.0)}, invalid=_BAD_P + (({"mode": "scaled"}, ValueError),),
+         family="dropout",
+         note="inverted: m x / (1 - p) in training; mode='classic': m x, then (1 - p) x at "
+              "inference (notes: 'by p')",
+         extra={"shape": (64, 6), "functional": D.dropout}),
+    Spec("dropout1d", "dropout", D.Dropout1d, nn.Dropout1d,
+         cases=({}, {"p": 0.2}, {"p": 0.3, "inplace": True}), hyper={"p": (0.0, 1.0)},
+         invalid=_BAD_P, family="dropout", note="zeroes whole channels of (N, C, L)",
+         extra={"shape": (16, 6, 10), "functional": D.dropout1d}),
+    Spec("dropout2d", "dropout", D.Dropout2d, nn.Dropout2d,
+         cases=({}, {"p": 0.2}, {"p": 0.3, "inplace": True}), hyper={"p": (0.0, 1.0)},
+         invalid=_BAD_P, family="dropout", note="zeroes whole feature maps of (N, C, H, W)",
+         extra={"shape": (8, 6, 5, 5), "functional": D.dropout2d}),
+    Spec("alpha_dropout", "dropout", D.AlphaDropout, nn.AlphaDropout,
+         cases=({}, {"p": 0.2}, {"p": 0.1, "inplace": True}, {"p": 1.0}),
+         hyper={"p": (0.0, 0.9)}, invalid=_BAD_P, family="dropout",
+         note="dropped units -> SELU saturation, then affine: keeps mean 0 / variance 1",
+         extra={"shape": (64, 6), "functional": D.alpha_dropout}),
+    Spec("dropconnect", "dropout", D.DropConnectLinear, None,
+         aliases=("drop_connect", "dropconnect_linear"),
+         cases=({"in_features": 6, "out_features": 4},
+                {"in_features": 6, "out_features": 4, "p": 0.2, "bias": False}),
+         invalid=(({"in_features": 6, "out_features": 4, "p": 2.0}, ValueError),),
+         family="dropout", note="drops weights, not activations; no built-in",
+         extra={"shape": (16, 6)}),
+)
 
 # ---------------------------------------------------------------------------------------------
 # Normalization (INVENTORY section 5) — kind "norm".
 # ---------------------------------------------------------------------------------------------
-NORMALIZATION: dict[str, Spec] = _table()
+# extra["shapes"]: input shapes the harness runs (channels on dim 1).
+_BN_CASES = (
+    {"num_features": 6}, {"num_features": 6, "momentum": None},
+    {"num_features": 6, "affine": False}, {"num_features": 6, "track_running_stats": False},
+    {"num_features": 6, "eps": 1e-3, "momentum": 0.5},
+)
+_BN_INVALID = (
+    ({"num_features": 0}, ValueError), ({"num_features": 6, "momentum": 1.5}, ValueError),
+    ({"num_features": 6, "eps": 0.0}, ValueError),
+)
+
+NORMALIZATION: dict[str, Spec] = _table(
+    Spec("batch_norm1d", "norm", N.BatchNorm1d, nn.BatchNorm1d,
+         aliases=("batchnorm1d", "bn1d", "batch_norm"), cases=_BN_CASES,
+         hyper={"momentum": (0.0, 1.0), "eps": (1e-6, 1e-1)}, invalid=_BN_INVALID,
+         family="batch_norm", note="per-feature over (N, C) or (N, C, L); unbiased running var",
+         extra={"shapes": ((16, 6), (8, 6, 5))}),
+    Spec("batch_norm2d", "norm", N.BatchNorm2d, nn.BatchNorm2d,
+         aliases=("batchnorm2d", "bn2d"), cases=_BN_CASES,
+         hyper={"momentum": (0.0, 1.0), "eps": (1e-6, 1e-1)}, invalid=_BN_INVALID,
+         family="batch_norm", note="per-channel over N, H, W",
+         extra={"shapes": ((4, 6, 5, 5),)}),
+)
 
 KINDS: dict[str, dict[str, Spec]] = {
     "activation": ACTIVATIONS,

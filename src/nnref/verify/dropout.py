@@ -1,0 +1,252 @@
+"""Checks for the dropout family: each compares the reference with torch (or, for DropConnect,
+with an independent composition of built-ins) and raises ``AssertionError`` on a mismatch.
+
+Randomness is made comparable, not avoided: on CPU the reference draws its masks exactly as
+torch does, so with the same seed both drop the same units and the training outputs and
+gradients must be equal. On other devices torch's fused kernel uses its own random stream;
+there the training mode is checked against the formula with the mask read off the output and
+against the binomial statistics of the mask.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from nnref.registry import Spec
+from nnref.verify import Row, case_label, max_abs_diff
+from nnref.verify.activations import saved_bytes
+
+SEED = 1234
+# |kept - n q| may exceed this many binomial standard deviations with probability < 1e-6.
+Z_BOUND = 5.0
+
+
+def make_input(spec: Spec, dtype=torch.float32, device="cpu", seed: int = 0,
+               shape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Standard-normal input of the registry shape, nudged away from 0 (so y / x is defined)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape or spec.extra["shape"], generator=g, dtype=torch.float64)
+    x = torch.where(x.abs() < 1e-3, x.sign() * 1e-3 + 1e-3, x)
+    return x.to(device=device, dtype=dtype)
+
+
+def run(module, x: torch.Tensor, seed: int | None, inplace: bool, upstream: torch.Tensor):
+    """Output and gradients (input, then parameters) of ``sum(module(x) * upstream)``."""
+    leaf = x.detach().clone().requires_grad_(True)
+    if seed is not None:
+        torch.manual_seed(seed)
+    y = module(leaf.clone() if inplace else leaf)
+    params = [p for p in module.parameters() if p.requires_grad]
+    grads = torch.autograd.grad((y * upstream).sum(), [leaf, *params], allow_unused=True)
+    return y.detach(), [g if g is not None else torch.zeros_like(t)
+                        for g, t in zip(grads, [leaf, *params], strict=True)]
+
+
+def _assert_same(what, got, want) -> tuple[float, float]:
+    (y1, g1), (y2, g2) = got, want
+    torch.testing.assert_close(y1, y2, equal_nan=True, msg=lambda m: f"{what} output: {m}")
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m: f"{what} gradient: {m}")
+    return max_abs_diff(y1, y2), max(max_abs_diff(a, b) for a, b in zip(g1, g2, strict=True))
+
+
+def _classic_oracle(x: torch.Tensor, p: float, training: bool, seed: int) -> torch.Tensor:
+    """Classic dropout from its definition: m x in training (torch's mask draw), (1-p) x else."""
+    if not training:
+        return x * (1 - p)
+    torch.manual_seed(seed)
+    mask = torch.empty_like(x).bernoulli_(1 - p)
+    return x * mask
+
+
+def _dropconnect_oracle(module, x: torch.Tensor, training: bool, seed: int) -> torch.Tensor:
+    """F.linear with the weight multiplied by a Bernoulli(1 - p) mask drawn as torch would."""
+    w = module.weight
+    if training and module.p > 0:
+        torch.manual_seed(seed)
+        mask = torch.empty_like(w).bernoulli_(1 - module.p)
+        w = w * mask * (0.0 if module.p == 1 else 1.0 / (1 - module.p))
+    return F.linear(x, w, module.bias)
+
+
+class _Oracle(torch.nn.Module):
+    """Wraps an oracle function with the reference's parameters so grads are comparable."""
+
+    def __init__(self, spec, kwargs, ref, seed):
+        super().__init__()
+        self.spec, self.kwargs, self.ref, self.seed = spec, kwargs, ref, seed
+
+    def forward(self, x):
+        if self.spec.name == "dropconnect":
+            return _dropconnect_oracle(self.ref, x, self.training, self.seed)
+        return _classic_oracle(x, self.kwargs.get("p", 0.5), self.training, self.seed)
+
+
+def _comparison(spec: Spec, kwargs: Mapping, ref, dtype, device):
+    """The built-in (state copied from ``ref``), or the oracle when torch has no counterpart."""
+    if spec.builtin is not None and set(kwargs) <= _builtin_args(spec):
+        base = spec.builtin(**kwargs).to(device=device, dtype=dtype)
+        base.load_state_dict(ref.state_dict())
+        return base, False
+    return _Oracle(spec, kwargs, ref, SEED), True
+
+
+def _builtin_args(spec: Spec) -> set[str]:
+    return set(inspect.signature(spec.builtin).parameters)
+
+
+def check_parity(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu"
+                 ) -> tuple[float, float]:
+    """Eval equal to torch (or the oracle); in training, with the same seed, equal on CPU."""
+    ref = spec.reference(**kwargs).to(device=device, dtype=dtype)
+    base, oracle = _comparison(spec, kwargs, ref, dtype, device)
+    inplace = bool(kwargs.get("inplace"))
+    x = make_input(spec, dtype, device)
+    up = make_input(spec, dtype, device, seed=1)
+    if spec.name == "dropconnect":
+        up = torch.randn(x.shape[0], kwargs["out_features"], dtype=dtype, device=device,
+                         generator=torch.Generator(device).manual_seed(1))
+    errs = []
+    for training in (False, True):
+        ref.train(training)
+        base.train(training)
+        if training and not oracle and torch.device(device).type != "cpu":
+            errs.append(check_training_formula(spec, kwargs, dtype, device))
+            continue
+        # the oracle draws its mask itself (seeded); the reference draws with the same seed
+        got = run(ref, x, SEED, inplace, up)
+        want = run(base, x, None if oracle else SEED, inplace, up)
+        errs.append(_assert_same(f"{spec.name} ({'train' if training else 'eval'})", got, want))
+    return max(e[0] for e in errs), max(e[1] for e in errs)
+
+
+def check_training_formula(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu"
+                           ) -> tuple[float, float]:
+    """Device-independent training check: y = m x s, dy/dx = m s with the mask read off y."""
+    p = kwargs.get("p", 0.5)
+    ref = spec.reference(**kwargs).to(device=device, dtype=dtype).train()
+    x = make_input(spec, dtype, device)
+    up = torch.ones_like(x)
+    y, (gx,) = run(ref, x, SEED, bool(kwargs.get("inplace")), up)
+    if spec.name == "alpha_dropout":
+        return 0.0, 0.0 if p == 1 else _alpha_formula(x, y, gx, p)
+    kept = y != 0
+    scale = 0.0 if p == 1 else 1.0 / (1 - p)
+    want = torch.where(kept, x * scale, torch.zeros_like(x))
+    torch.testing.assert_close(y, want)
+    torch.testing.assert_close(gx, kept.to(dtype) * scale)
+    return max_abs_diff(y, want), max_abs_diff(gx, kept.to(dtype) * scale)
+
+
+def _alpha_formula(x, y, gx, p) -> float:
+    alpha = -1.7580993408473766
+    a = 1 / math.sqrt((1 - p) * (1 + p * alpha**2))
+    dropped_value = a * alpha * (1 - p)
+    dropped = (y - dropped_value).abs() < 1e-6
+    want = torch.where(dropped, torch.full_like(x, dropped_value), a * x - a * alpha * p)
+    torch.testing.assert_close(y, want)
+    torch.testing.assert_close(gx, (~dropped).to(x.dtype) * a)
+    return max_abs_diff(y, want)
+
+
+def keep_fraction_bound(n: int, keep: float) -> float:
+    """Largest |kept / n - keep| a correct Bernoulli(keep) mask of n units shows with
+    probability about 1 - 1e-6 (normal approximation to the binomial, plus one unit)."""
+    return (Z_BOUND * math.sqrt(n * keep * (1 - keep)) + 1) / n
+
+
+def check_keep_fraction(spec: Spec, kwargs: Mapping, device="cpu", n_units: int = 200_000
+                        ) -> float:
+    """The fraction of units kept in training is within the binomial bound of 1 - p."""
+    p = kwargs.get("p", 0.5)
+    ref = spec.reference(**kwargs).to(device=device).train()
+    shape = list(spec.extra["shape"])
+    per_unit = math.prod(shape[2:]) if spec.name in ("dropout1d", "dropout2d") else 1
+    shape[0] = max(1, n_units // (math.prod(shape[1:]) // per_unit))
+    x = torch.ones(shape, device=device)
+    y = ref(x)
+    if spec.name == "alpha_dropout":
+        kept = (y - y.min()).abs() > 1e-6 if 0 < p < 1 else y != 0
+    else:
+        kept = y != 0
+    if per_unit > 1:
+        # a channel is kept or dropped as a whole
+        kept = kept.reshape(shape[0], shape[1], -1)
+        assert bool((kept.all(-1) | ~kept.any(-1)).all()), f"{spec.name}: partial channels"
+        kept = kept[..., 0]
+    frac = kept.double().mean().item()
+    bound = keep_fraction_bound(kept.numel(), 1 - p)
+    assert abs(frac - (1 - p)) <= bound, (
+        f"{spec.name}: kept {frac:.4f} of units, expected {1 - p} +- {bound:.4f}")
+    return abs(frac - (1 - p))
+
+
+def check_gradcheck(spec: Spec, kwargs: Mapping, device="cpu") -> bool:
+    """gradcheck and gradgradcheck (float64) in training, with the mask fixed by a seed."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
+    ref = spec.reference(**kwargs).to(device=device, dtype=torch.float64).train()
+    x = make_input(spec, torch.float64, device, shape=(4,) + tuple(spec.extra["shape"][1:]))
+    x.requires_grad_(True)
+    params = [p for p in ref.parameters()]
+
+    def fn(x, *ps):
+        torch.manual_seed(SEED)
+        return torch.func.functional_call(ref, dict(zip(dict(ref.named_parameters()), ps,
+                                                        strict=True)), (x,))
+
+    inputs = (x, *(p.detach().clone().requires_grad_(True) for p in params))
+    return bool(torch.autograd.gradcheck(fn, inputs) and torch.autograd.gradgradcheck(fn, inputs))
+
+
+def check_saved_bytes(spec: Spec, kwargs: Mapping, device="cpu") -> tuple[int, int | None]:
+    """Training saves a bool mask (<= 1 byte per element), and no more than torch."""
+    kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
+    x = make_input(spec, torch.float32, device, shape=(4096,) + tuple(spec.extra["shape"][1:]))
+
+    def call(module):
+        def fn(t):
+            return module(t.clone().requires_grad_(True))
+        return fn
+
+    ref = spec.reference(**kwargs).to(device).train()
+    got = saved_bytes(call(ref), x)
+    if spec.name == "dropconnect":
+        # the bool weight mask, plus what any linear layer keeps: the input (for dL/dW) and
+        # the (masked) weight (for dL/dx)
+        w = ref.weight
+        limit = w.numel() + x.numel() * x.element_size() + w.numel() * w.element_size()
+        assert got <= limit, f"{spec.name}: saves {got} bytes, more than mask + input"
+        return got, None
+    assert got <= x.numel(), f"{spec.name}: saves {got} bytes for {x.numel()} elements"
+    if spec.builtin is None or not set(kwargs) <= _builtin_args(spec):
+        return got, None
+    base = saved_bytes(call(spec.builtin(**kwargs).to(device).train()), x)
+    assert got <= base, f"{spec.name}: saves {got} bytes, torch {base}"
+    return got, base
+
+
+def verify(spec: Spec, device: str) -> list[Row]:
+    """One row per case: eval and seeded-training parity (float32, float64), the keep
+    fraction, gradcheck/gradgradcheck and saved bytes."""
+    rows = []
+    for kwargs in spec.cases:
+        row = Row(spec.kind, spec.name, case_label(kwargs), device)
+        try:
+            errs = [check_parity(spec, kwargs, dt, device)
+                    for dt in (torch.float32, torch.float64)]
+            row.fwd_err = max(e[0] for e in errs)
+            row.grad_err = max(e[1] for e in errs)
+            if spec.name != "dropconnect":
+                check_keep_fraction(spec, kwargs, device)
+            row.gradcheck = check_gradcheck(spec, kwargs, device)
+            row.saved_ref, row.saved_base = check_saved_bytes(spec, kwargs, device)
+        except Exception as exc:
+            row.ok = False
+            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+        rows.append(row)
+    return rows
