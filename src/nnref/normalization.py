@@ -217,7 +217,7 @@ class _BatchNorm(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device=None,
-                 dtype=None) -> None:
+                 dtype=None, *, bias: bool = True) -> None:
         super().__init__()
         name = type(self).__name__
         if not isinstance(num_features, int) or num_features < 1:
@@ -235,7 +235,10 @@ class _BatchNorm(nn.Module):
         self.track_running_stats = track_running_stats
         if affine:
             self.weight = nn.Parameter(torch.empty(num_features, **factory))
-            self.bias = nn.Parameter(torch.empty(num_features, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.empty(num_features, **factory))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -266,7 +269,8 @@ class _BatchNorm(nn.Module):
         if self.affine:
             with torch.no_grad():
                 self.weight.fill_(1)
-                self.bias.zero_()
+                if self.bias is not None:
+                    self.bias.zero_()
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
         raise NotImplementedError
@@ -296,7 +300,8 @@ class _BatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return ("{num_features}, eps={eps}, momentum={momentum}, affine={affine}, "
-                "track_running_stats={track_running_stats}".format(**self.__dict__))
+                "bias={use_bias}, track_running_stats={track_running_stats}".format(
+                    **self.__dict__, use_bias=self.bias is not None))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs) -> None:
@@ -323,6 +328,8 @@ class BatchNorm1d(_BatchNorm):
         momentum: weight of the new batch in the running statistics (default 0.1); ``None``
             for the cumulative average.
         affine: learn :math:`\gamma` (``weight``, init 1) and :math:`\beta` (``bias``, init 0).
+        bias: (keyword-only, as torch) with ``affine``, also learn :math:`\beta`; ``False``
+            keeps :math:`\beta = 0` and ``bias`` is ``None``.
         track_running_stats: keep ``running_mean``, ``running_var`` (unbiased) and
             ``num_batches_tracked`` and use them in eval; otherwise use batch statistics always.
 

@@ -411,7 +411,8 @@ DROPOUT: dict[str, Spec] = _table(
 # extra["shapes"]: input shapes the harness runs (channels on dim 1).
 _BN_CASES = (
     {"num_features": 6}, {"num_features": 6, "momentum": None},
-    {"num_features": 6, "affine": False}, {"num_features": 6, "track_running_stats": False},
+    {"num_features": 6, "affine": False}, {"num_features": 6, "bias": False},
+    {"num_features": 6, "track_running_stats": False},
     {"num_features": 6, "eps": 1e-3, "momentum": 0.5},
 )
 _BN_INVALID = (

@@ -41,7 +41,8 @@ def build_pair(spec: Spec, kwargs: Mapping, dtype, device):
         g = torch.Generator().manual_seed(5)
         with torch.no_grad():
             base.weight.copy_(torch.rand(base.num_features, generator=g) + 0.5)
-            base.bias.copy_(torch.randn(base.num_features, generator=g))
+            if base.bias is not None:
+                base.bias.copy_(torch.randn(base.num_features, generator=g))
     ref = spec.reference(**kwargs).to(device=device, dtype=dtype)
     ref.load_state_dict(base.state_dict())
     return ref, base
