@@ -1,0 +1,192 @@
+r"""Adam and AdamW: momentum plus RMSProp scaling, with bias correction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from nnref.optim._common import (
+    ReferenceOptimizer, check_beta, check_lr, check_nonnegative, increment_steps, new_step,
+    scalar,
+)
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(ReferenceOptimizer):
+    r"""Adam (Kingma & Ba, 2015), with the AMSGrad variant and optional decoupled weight decay.
+
+    .. math::
+        \begin{aligned}
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1}
+            && \text{(L2; with decoupled weight decay instead }
+            \theta_{t-1} \leftarrow (1 - \gamma\lambda)\theta_{t-1}) \\
+        m_t &\leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t
+            && \text{(momentum, computed as a lerp)} \\
+        v_t &\leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 && \text{(RMSProp)} \\
+        \hat v_t &\leftarrow \max(\hat v_{t-1}, v_t) \text{ if amsgrad else } v_t \\
+        \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+            \frac{m_t}{\sqrt{\hat v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
+        \end{aligned}
+
+    with :math:`m_0 = v_0 = \hat v_0 = 0`. Dividing by :math:`1 - \beta^t` undoes the bias of
+    averages started at zero (without it the first steps would be :math:`1 - \beta_1` times too
+    short). State keys: ``step`` (a 0-d CPU tensor), ``exp_avg`` (:math:`m`), ``exp_avg_sq``
+    (:math:`v`) and, with ``amsgrad``, ``max_exp_avg_sq`` (:math:`\hat v`): 8 bytes per float32
+    parameter (12 with amsgrad).
+
+    Args:
+        params (iterable): parameters or dicts defining parameter groups.
+        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
+        betas (tuple[float, float], optional): :math:`(\beta_1, \beta_2)`, each in [0, 1)
+            (default: (0.9, 0.999)).
+        eps (float, optional): added to the denominator, :math:`\epsilon \ge 0`
+            (default: 1e-8).
+        weight_decay (float, optional): :math:`\lambda \ge 0` (default: 0).
+        amsgrad (bool, optional): use the running maximum of :math:`v` (default: False).
+        foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
+            torch (default: None).
+        maximize (bool, optional): maximize the objective instead (default: False).
+        decoupled_weight_decay (bool, optional): decay the weights directly instead of adding
+            :math:`\lambda\theta` to the gradient; this is AdamW (default: False).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        check_lr(lr)
+        check_nonnegative(eps, "epsilon value", "eps")
+        check_beta(betas[0], 0)
+        check_beta(betas[1], 1)
+        check_nonnegative(weight_decay, "weight_decay value", "weight_decay")
+        defaults = {
+            "lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+            "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsgrad", False)
+            group.setdefault("decoupled_weight_decay", False)
+
+    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        state = self.state[p]
+        if not state:
+            state["step"] = new_step()
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format)
+        return state
+
+    def _single_tensor(self, group, params, grads) -> None:
+        lr, (beta1, beta2), eps = scalar(group["lr"]), group["betas"], group["eps"]
+        wd, amsgrad = group["weight_decay"], group["amsgrad"]
+        for p, grad in zip(params, grads):
+            state = self._init_state(p, group)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            if group["maximize"]:
+                grad = -grad
+            state["step"] += 1
+            if wd != 0:
+                if group["decoupled_weight_decay"]:
+                    p.mul_(1 - lr * wd)
+                else:
+                    grad = grad.add(p, alpha=wd)
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step = state["step"].item()
+            step_size = lr / (1 - beta1**step)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            if amsgrad:
+                second = state["max_exp_avg_sq"]
+                torch.maximum(second, exp_avg_sq, out=second)
+            else:
+                second = exp_avg_sq
+            denom = (second.sqrt() / bias_correction2_sqrt).add_(eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+    def _multi_tensor(self, group, params, grads) -> None:
+        lr, (beta1, beta2), eps = scalar(group["lr"]), group["betas"], group["eps"]
+        wd, amsgrad = group["weight_decay"], group["amsgrad"]
+        states = [self._init_state(p, group) for p in params]
+        exp_avgs = [s["exp_avg"] for s in states]
+        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        steps = [s["step"] for s in states]
+        owned = False  # whether ``grads`` are temporaries we may overwrite (never p.grad)
+        if group["maximize"]:
+            grads, owned = torch._foreach_neg(grads), True
+        increment_steps(steps)
+        if wd != 0:
+            if group["decoupled_weight_decay"]:
+                torch._foreach_mul_(params, 1 - lr * wd)
+            elif owned:
+                torch._foreach_add_(grads, params, alpha=wd)
+            else:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        del grads  # a temporary copy, when maximize or weight decay made one: free it early
+        step_values = [s.item() for s in steps]
+        minus_step_size = [(lr / (1 - beta1**t)) * -1 for t in step_values]
+        bias_correction2_sqrt = [(1 - beta2**t) ** 0.5 for t in step_values]
+        if amsgrad:
+            max_sqs = [s["max_exp_avg_sq"] for s in states]
+            torch._foreach_maximum_(max_sqs, exp_avg_sqs)
+            denom = torch._foreach_sqrt(max_sqs)
+        else:
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denom, bias_correction2_sqrt)
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(params, exp_avgs, denom, minus_step_size)
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
+
+    .. math::
+        \theta_{t-1} \leftarrow (1 - \gamma\lambda)\,\theta_{t-1}, \quad\text{then the Adam
+        update of } \theta_{t-1} \text{ with } g_t = \pm\nabla f(\theta_{t-1})
+
+    The decay no longer passes through :math:`m` and :math:`v`, so it is not rescaled by
+    :math:`1/\sqrt{\hat v}`: every weight shrinks by the same factor, which is what an L2
+    penalty does for plain SGD. Default ``weight_decay=1e-2`` as in torch. Arguments as
+    :class:`Adam`, without ``decoupled_weight_decay``.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, decoupled_weight_decay=True)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # an Adam state dict loaded here becomes AdamW
+            group["decoupled_weight_decay"] = True
