@@ -348,19 +348,18 @@ class _ELUFn(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, alpha, scale):
+    def forward(x, alpha, scale, from_output):
         xf = opmath(x)
         neg = xf.expm1().mul_(scale * alpha)
         return torch.where(xf <= 0, neg, xf * scale).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, alpha, scale = inputs
-        ctx.alpha, ctx.scale = alpha, scale
-        # For alpha >= 0 the output's sign tells the branch (y <= 0 iff x <= 0) and
-        # f' = y + scale * alpha there, so the output alone suffices, as in torch.
-        ctx.from_output = alpha >= 0
-        ctx.save_for_backward(output if ctx.from_output else x)
+        x, alpha, scale, from_output = inputs
+        ctx.alpha, ctx.scale, ctx.from_output = alpha, scale, from_output
+        # As torch: the input, unless the call is in place (the input is then overwritten) and
+        # the output suffices: for alpha >= 0, y <= 0 iff x <= 0 and f' = y + scale alpha there.
+        ctx.save_for_backward(output if from_output else x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -371,7 +370,14 @@ class _ELUFn(torch.autograd.Function):
             d = torch.where(tf <= 0, tf + sa, ctx.scale)
         else:
             d = torch.where(tf <= 0, tf.exp() * sa, ctx.scale)
-        return (g * d).to(grad.dtype), None, None
+        return (g * d).to(grad.dtype), None, None, None
+
+
+def _elu(input, alpha, scale, inplace):
+    # In place with alpha < 0 the output cannot tell the branch: keep a copy of the input.
+    from_output = inplace and alpha >= 0
+    return apply_maybe_inplace(lambda x: _ELUFn.apply(x, alpha, scale, from_output), input,
+                               inplace, saves_input=not from_output)
 
 
 def elu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False) -> torch.Tensor:
@@ -383,8 +389,7 @@ def elu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False) -> torch
     :math:`e^x - 1` is computed with ``expm1`` (exact near 0).
     """
     check_input(input, "elu")
-    return apply_maybe_inplace(lambda x: _ELUFn.apply(x, alpha, 1.0), input, inplace,
-                               saves_input=alpha < 0)
+    return _elu(input, alpha, 1.0, inplace)
 
 
 class ELU(nn.Module):
@@ -417,7 +422,7 @@ def selu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     with :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507` (Klambauer et al., 2017).
     """
     check_input(input, "selu")
-    return apply_maybe_inplace(lambda x: _ELUFn.apply(x, SELU_ALPHA, SELU_SCALE), input, inplace)
+    return _elu(input, SELU_ALPHA, SELU_SCALE, inplace)
 
 
 class SELU(nn.Module):

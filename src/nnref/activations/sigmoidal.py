@@ -181,9 +181,10 @@ class _SoftsignFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        y = x / (x.abs() + 1)
+        xf = opmath(x)
+        y = xf / (xf.abs() + 1)
         # inf / inf is NaN; the limit at +-inf is +-1 (torch's composite returns NaN there).
-        return torch.where(x.isinf(), x.sign(), y)
+        return torch.where(xf.isinf(), xf.sign(), y).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -192,8 +193,8 @@ class _SoftsignFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        d = x.abs() + 1
-        return grad / (d * d)
+        d = opmath(x).abs() + 1
+        return (opmath(grad) / (d * d)).to(grad.dtype)
 
 
 def softsign(input: torch.Tensor) -> torch.Tensor:

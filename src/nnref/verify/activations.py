@@ -36,9 +36,12 @@ class Pair:
     oracle: bool
 
 
-def build_pair(spec: Spec, kwargs: Mapping, dtype: torch.dtype, device) -> Pair:
-    """Reference and built-in (state dict copied across) or reference and oracle twin."""
+def build_pair(spec: Spec, kwargs: Mapping, dtype: torch.dtype, device, state=None) -> Pair:
+    """Reference (with ``state`` loaded, if given) and built-in (state dict copied across), or
+    reference and oracle twin."""
     ref = spec.reference(**kwargs).to(device=device, dtype=dtype).eval()
+    if state is not None:
+        ref.load_state_dict(state)
     if spec.builtin is not None:
         base = spec.builtin(**kwargs).to(device=device, dtype=dtype).eval()
         base.load_state_dict(ref.state_dict())  # also proves the state dicts are compatible
@@ -89,35 +92,57 @@ def _upstream(seed: int = 1):
     return make
 
 
-def compare(spec: Spec, kwargs: Mapping, x: torch.Tensor, *, dtype=None,
-            device=None) -> tuple[float, float]:
+def compare(spec: Spec, kwargs: Mapping, x: torch.Tensor) -> tuple[float, float]:
     """Forward value and gradients (input and parameters) of reference vs comparison at ``x``.
 
-    For an oracle in float16/bfloat16 the oracle runs in float64 and is rounded to the dtype,
-    since a naive formula in half precision is less accurate than the reference it checks.
+    In float16/bfloat16 the reference passes if it is within tolerance of torch in the same
+    dtype *or* of the exact value (the float64 computation rounded to the dtype): a reference
+    may be as exact as torch or more so (torch's composite softsign rounds every step). An
+    oracle is evaluated in float64 for every other dtype, since a naive formula in lower
+    precision is less accurate than the reference it checks (soft exponential's alpha-gradient
+    cancels catastrophically in float32 for small alpha x). Forward values use assert_close's
+    default tolerances for the dtype. Half-precision gradients use
+    :func:`half_grad_tolerance`: backward formulas work from a saved output rounded to the dtype
+    (torch's do too), so one ulp of difference in a saved value moves the gradient by a few
+    ulps of its scale; torch's own half gradients are that far from the exact ones.
     Returns (max forward error, max gradient error); raises AssertionError on a mismatch.
     """
-    dtype = dtype or x.dtype
-    device = device or x.device
-    pair = build_pair(spec, kwargs, dtype, device)
+    pair = build_pair(spec, kwargs, x.dtype, x.device)
     up = _upstream()
-    y_ref, g_ref = _value_and_grads(pair.ref, pair.ref_params, pair.inplace, x, up)
-    if pair.oracle and dtype in LOW_PRECISION:
-        pair64 = build_pair(spec, kwargs, torch.float64, device)
-        pair64.ref.load_state_dict(pair.ref.state_dict())
-        twin_state = {k: v.double() for k, v in pair.ref.state_dict().items()}
-        for p, (_, v) in zip(pair64.base_params, sorted(twin_state.items()), strict=False):
-            p.data.copy_(v)
-        y_b, g_b = _value_and_grads(pair64.base, pair64.base_params, pair.inplace, x.double(),
-                                    lambda y: up(y.to(dtype)).double())
-        y_base, g_base = y_b.to(dtype), [g.to(dtype) for g in g_b]
-    else:
-        y_base, g_base = _value_and_grads(pair.base, pair.base_params, pair.inplace, x, up)
+    got = _value_and_grads(pair.ref, pair.ref_params, pair.inplace, x, up)
+    if x.dtype == torch.float64 or (x.dtype not in LOW_PRECISION and not pair.oracle):
+        return _assert_same(spec, kwargs, got, _value_and_grads(
+            pair.base, pair.base_params, pair.inplace, x, up))
+    state = {k: v.double() for k, v in pair.ref.state_dict().items()}
+    pair64 = build_pair(spec, kwargs, torch.float64, x.device, state)
+    y64, g64 = _value_and_grads(pair64.base, pair64.base_params, pair.inplace, x.double(),
+                                lambda y: up(y.to(x.dtype)).double())
+    exact = (y64.to(x.dtype), [g.to(x.dtype) for g in g64])
+    if pair.oracle:
+        return _assert_same(spec, kwargs, got, exact)
+    try:
+        return _assert_same(spec, kwargs, got, _value_and_grads(
+            pair.base, pair.base_params, pair.inplace, x, up))
+    except AssertionError:
+        return _assert_same(spec, kwargs, got, exact)
+
+
+def half_grad_tolerance(grad: torch.Tensor) -> dict:
+    """rtol and atol of 4 ulps of the gradient's scale, for float16/bfloat16 gradients."""
+    eps = torch.finfo(grad.dtype).eps
+    finite = grad[grad.isfinite()]
+    scale = float(finite.abs().max()) if finite.numel() else 1.0
+    return {"rtol": 4 * eps, "atol": 4 * eps * max(scale, 1e-3)}
+
+
+def _assert_same(spec, kwargs, got, want) -> tuple[float, float]:
+    (y_ref, g_ref), (y_base, g_base) = got, want
     torch.testing.assert_close(y_ref, y_base, equal_nan=True,
                                msg=lambda m: f"{spec.name} {case_label(kwargs)} forward: {m}")
-    names = ["input"] + [f"param{i}" for i in range(len(pair.ref_params))]
+    names = ["input"] + [f"param{i}" for i in range(len(g_ref) - 1)]
     for name, a, b in zip(names, g_ref, g_base, strict=True):
-        torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m, name=name:
+        tol = half_grad_tolerance(b) if b.dtype in LOW_PRECISION else {}
+        torch.testing.assert_close(a, b, equal_nan=True, **tol, msg=lambda m, name=name:
                                    f"{spec.name} {case_label(kwargs)} grad {name}: {m}")
     fwd = max_abs_diff(y_ref, y_base)
     grad = max((max_abs_diff(a, b) for a, b in zip(g_ref, g_base, strict=True)), default=0.0)
@@ -258,9 +283,9 @@ def check_saved_bytes(spec, kwargs, device="cpu") -> tuple[int, int]:
     # parameters, which a Function must save to return their gradient; the input-sized
     # tensors, where the memory is, must not exceed the composition's.
     allowance = sum(p.numel() * p.element_size() for p in pair.ref_params) if pair.oracle else 0
+    other = "oracle" if pair.oracle else "built-in"
     assert ref <= base + allowance, (
-        f"{spec.name}: saves {ref} bytes for backward, the {'oracle' if pair.oracle else 'built-in'}"
-        f" {base}")
+        f"{spec.name}: saves {ref} bytes for backward, the {other} {base}")
     return ref, base
 
 
@@ -285,12 +310,9 @@ def check_compile(spec, kwargs, device="cpu", backend: str = "inductor"):
     compiled = torch.compile(pair.ref, backend=backend, dynamic=False)
     x = make_input(spec, dtype=torch.float32, device=device, seed=10)
     up = _upstream()
-    y, g = _value_and_grads(compiled, pair.ref_params, pair.inplace, x, up)
-    y_b, g_b = _value_and_grads(pair.base, pair.base_params, pair.inplace, x, up)
-    torch.testing.assert_close(y, y_b, equal_nan=True)
-    for a, b in zip(g, g_b, strict=True):
-        torch.testing.assert_close(a, b, equal_nan=True)
-    return max_abs_diff(y, y_b), max((max_abs_diff(a, b) for a, b in zip(g, g_b, strict=True)))
+    got = _value_and_grads(compiled, pair.ref_params, pair.inplace, x, up)
+    return _assert_same(spec, kwargs, got, _value_and_grads(pair.base, pair.base_params,
+                                                            pair.inplace, x, up))
 
 
 def verify(spec: Spec, device: str) -> list[Row]:

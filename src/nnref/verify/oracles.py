@@ -61,11 +61,11 @@ def _swish(m, x):
 
 def _soft_exponential(m, x):
     a = m.alpha
-    av = float(a)
+    av = float(a.detach())
     if av > 0:
-        return (torch.exp(a * x) - 1) / a + a
+        return torch.expm1(a * x) / a + a
     if av < 0:
-        return -torch.log(1 - a * (x + a)) / a
+        return -torch.log1p(-a * (x + a)) / a
     # alpha = 0: the identity, with the alpha-derivative the two one-sided limits agree on
     # (1 + x^2 / 2), expressed as a term whose value is 0 and whose alpha-gradient is that.
     # (x detached there: that term's x-gradient, a x, is 0 at a = 0 but NaN for x = NaN.)

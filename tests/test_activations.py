@@ -1,0 +1,271 @@
+"""Activations, tested from the registry: every entry runs every check, so a new entry is
+verified the moment it is registered. The checks live in nnref.verify.activations (shared with
+``python -m nnref verify``); this file parametrizes them and adds the activation-specific tests.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import DEVICES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnref import activations as A
+from nnref import registry
+from nnref.verify import activations as V
+from nnref.verify.oracles import ORACLES
+
+SPECS = list(registry.ACTIVATIONS.values())
+CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
+FIRST_CASES = [pytest.param(s, s.cases[0], id=s.name) for s in SPECS]
+
+
+def test_registry_lists_every_activation_the_notes_name():
+    expected = {"identity", "binary_step", "sigmoid", "tanh", "softsign", "sqnl", "relu",
+                "brelu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "apl", "bent_identity",
+                "silu", "swish", "softplus", "soft_exponential", "soft_clipping", "softmax",
+                "log_softmax"}
+    assert set(registry.ACTIVATIONS) == expected
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_every_activation_has_something_to_be_checked_against(spec):
+    assert (spec.builtin is None) == (spec.name in ORACLES), (
+        "an activation needs exactly one of: a torch built-in, an oracle formula")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16],
+                         ids=str)
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_forward_and_gradients_match(spec, kwargs, dtype, device):
+    V.check_parity(spec, kwargs, dtype, device)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_layouts_non_contiguous_expanded_scalar_empty(spec, kwargs):
+    V.check_layouts(spec, kwargs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_extreme_values(spec, kwargs, dtype):
+    V.check_extremes(spec, kwargs, dtype)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_gradcheck_and_gradgradcheck(spec, kwargs):
+    assert V.check_gradcheck(spec, kwargs)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_saved_for_backward_no_more_than_builtin(spec, kwargs):
+    V.check_saved_bytes(spec, kwargs)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), CASES)
+def test_vmap(spec, kwargs):
+    V.check_vmap(spec, kwargs)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), FIRST_CASES)
+def test_torch_compile(spec, kwargs):
+    torch._dynamo.reset()
+    V.check_compile(spec, kwargs)
+
+
+@pytest.mark.parametrize(("spec", "kwargs"), [c for c in CASES if c.values[0].builtin])
+def test_module_api_matches_torch(spec, kwargs):
+    ref, base = spec.reference(**kwargs), spec.builtin(**kwargs)
+    assert type(ref).__name__ == type(base).__name__
+    assert repr(ref) == repr(base)
+    assert [n for n, _ in ref.named_parameters()] == [n for n, _ in base.named_parameters()]
+    ref.load_state_dict(base.state_dict())  # and the other way round in build_pair
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_integer_input_is_refused_naming_the_argument(spec):
+    module = spec.reference(**V.scalar_case(spec, spec.cases[0]))
+    with pytest.raises(TypeError, match="'input' must be a floating-point tensor"):
+        module(torch.arange(6))
+
+
+INVALID = [pytest.param(s, kw, exc, id=f"{s.name}-{kw}") for s in SPECS for kw, exc in s.invalid]
+
+
+@pytest.mark.parametrize(("spec", "kwargs", "exc"), INVALID)
+def test_invalid_hyper_parameters_are_refused(spec, kwargs, exc):
+    arg = next(iter(kwargs))
+    with pytest.raises(exc, match=arg):
+        spec.reference(**kwargs)
+
+
+# --- properties over shapes and hyper-parameters ------------------------------------------------
+HYPER_SPECS = [s for s in SPECS if s.hyper]
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_property_random_shapes_and_hyper_parameters(data):
+    spec = data.draw(st.sampled_from(SPECS), label="spec")
+    kwargs = dict(data.draw(st.sampled_from(spec.cases), label="case"))
+    tiny = spec.extra.get("hyper_min_abs", 0.0)
+    for name, (lo, hi) in spec.hyper.items():
+        values = st.floats(lo, hi, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= tiny)
+        kwargs[name] = data.draw(values, label=name)
+    channels = kwargs.get("num_parameters", kwargs.get("num_features"))
+    batch = data.draw(st.integers(0, 4), label="batch")
+    rest = data.draw(st.lists(st.integers(1, 4), max_size=2), label="rest")
+    shape = (batch, channels or data.draw(st.integers(1, 5), label="channels"), *rest)
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float64]), label="dtype")
+    x = V.make_input(spec, shape, dtype, seed=data.draw(st.integers(0, 2**16), label="seed"))
+    V.compare(spec, kwargs, x)
+
+
+def test_property_specs_exist():
+    assert HYPER_SPECS, "the property test draws hyper-parameters from spec.hyper"
+
+
+@pytest.mark.parametrize("alpha", [1e-30, -1e-30, 1e-6, -1e-6, 3e-3, -3e-3])
+def test_soft_exponential_alpha_gradient_is_exact_for_small_alpha(alpha):
+    """Central finite differences of the float64 forward (expm1/log1p: accurate at any alpha)
+    against the float32 reference's cancellation-free alpha-gradient."""
+    x = torch.linspace(-0.9, 3, 41)
+    m = A.SoftExponential(alpha)
+    m(x).sum().backward()
+    h = max(abs(alpha) * 1e-3, 1e-9)
+    f = lambda a: A.soft_exponential(x.double(), torch.tensor(a, dtype=torch.float64)).sum()  # noqa: E731
+    want = (f(alpha + h) - f(alpha - h)) / (2 * h)
+    torch.testing.assert_close(m.alpha.grad.double(), want, rtol=1.3e-6, atol=1e-5)
+
+
+# --- RReLU: randomness --------------------------------------------------------------------------
+def test_rrelu_training_slopes_are_uniform_between_bounds():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    lower, upper = 0.1, 0.3
+    x = -torch.rand(20000, dtype=torch.float64) - 0.5
+    y = A.rrelu(x, lower, upper, training=True, generator=torch.Generator().manual_seed(1))
+    slopes = (y / x).numpy()
+    assert slopes.min() >= lower and slopes.max() <= upper
+    assert scipy_stats.kstest(slopes, "uniform", args=(lower, upper - lower)).pvalue > 1e-3
+
+
+def test_rrelu_training_keeps_positive_inputs_and_uses_mean_in_eval():
+    m = A.RReLU(0.1, 0.3)
+    x = torch.linspace(-2, 2, 101)
+    y = m.train()(x)
+    assert torch.equal(y[x > 0], x[x > 0])
+    torch.testing.assert_close(m.eval()(x), torch.nn.RReLU(0.1, 0.3).eval()(x))
+
+
+def test_rrelu_generator_and_global_seed_make_it_repeatable():
+    x = torch.randn(1000)
+    a = A.rrelu(x, training=True, generator=torch.Generator().manual_seed(5))
+    b = A.rrelu(x, training=True, generator=torch.Generator().manual_seed(5))
+    c = A.rrelu(x, training=True, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    torch.manual_seed(3)
+    d = A.RReLU().train()(x)
+    torch.manual_seed(3)
+    assert torch.equal(d, A.RReLU().train()(x))
+
+
+def test_rrelu_training_gradient_is_the_slope_used():
+    x = torch.randn(500, dtype=torch.float64, requires_grad=True)
+    y = A.rrelu(x, training=True, generator=torch.Generator().manual_seed(2))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(g, (y / x).detach())  # the same noise, read back from the output
+
+
+# --- softmax ------------------------------------------------------------------------------------
+def test_two_class_softmax_is_sigmoid_of_logit_difference():
+    z = torch.randn(64, 2, dtype=torch.float64) * 5
+    torch.testing.assert_close(A.softmax(z, dim=1)[:, 0], torch.sigmoid(z[:, 0] - z[:, 1]))
+    torch.testing.assert_close(A.softmax(z, dim=1)[:, 0], A.sigmoid(z[:, 0] - z[:, 1]))
+
+
+def test_tanh_is_a_rescaled_sigmoid():
+    x = torch.linspace(-8, 8, 1001, dtype=torch.float64)
+    torch.testing.assert_close(A.tanh(x), 2 * torch.sigmoid(2 * x) - 1)
+
+
+@pytest.mark.parametrize("fn", [A.softmax, A.log_softmax])
+def test_softmax_dim_out_of_range(fn):
+    with pytest.raises(IndexError, match=r"Dimension out of range .*\[-2, 1\].* 2"):
+        fn(torch.randn(3, 4), dim=2)
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+def test_softmax_implicit_dim_and_dtype_follow_torch(fn):
+    x = torch.randn(2, 3, 4)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        got = getattr(A, fn)(x)
+    with pytest.warns(UserWarning):
+        want = getattr(torch.nn.functional, fn)(x)
+    torch.testing.assert_close(got, want)
+    out = getattr(A, fn)(x, dim=-1, dtype=torch.float64)
+    assert out.dtype == torch.float64
+
+
+def test_softmax_of_huge_logits_does_not_overflow():
+    x = torch.tensor([[1e4, 1e4 - 1, -1e4]])
+    torch.testing.assert_close(A.softmax(x, 1), torch.softmax(x, 1))
+    assert torch.isfinite(A.log_softmax(x, 1)).all()
+
+
+# --- per-channel parameters ---------------------------------------------------------------------
+def test_prelu_channel_mismatch_is_refused():
+    with pytest.raises(ValueError, match="num"):
+        A.PReLU(num_parameters=4)(torch.randn(2, 6))
+
+
+def test_apl_channel_mismatch_is_refused():
+    with pytest.raises(ValueError, match="num_features"):
+        A.APL(num_features=4)(torch.randn(2, 6))
+
+
+def test_brelu_dim_out_of_range():
+    with pytest.raises(IndexError, match="dim"):
+        A.brelu(torch.randn(2, 3), dim=4)
+
+
+@pytest.mark.parametrize("cls", [A.PReLU, A.SoftExponential, A.Swish, A.APL])
+def test_learnable_parameters_train(cls):
+    """One SGD step on a learnable activation moves its parameters (their gradient is live)."""
+    kwargs = {"learnable": True} if cls is A.Swish else {"num_features": 4} if cls is A.APL else {}
+    m = cls(**kwargs)
+    before = [p.detach().clone() for p in m.parameters()]
+    x = torch.randn(16, 4) * 2
+    target = torch.randn(16, 4)
+    ((m(x) - target) ** 2).mean().backward()
+    with torch.no_grad():
+        for p in m.parameters():
+            p -= 0.5 * p.grad
+    assert all(not torch.equal(a, b) for a, b in zip(before, m.parameters(), strict=True)) or \
+        cls is A.APL  # APL's b has zero gradient while a = 0; a moves
+    assert not torch.equal(before[0], next(m.parameters()))
+
+
+# --- registry -----------------------------------------------------------------------------------
+def test_get_builds_reference_and_builtin():
+    ref = registry.get("activation", "leaky_relu", negative_slope=0.2)
+    assert isinstance(ref, A.LeakyReLU) and ref.negative_slope == 0.2
+    assert isinstance(registry.get("activation", "elu", impl="torch"), torch.nn.ELU)
+    assert isinstance(registry.get("activation", "swish1"), A.SiLU)  # alias
+    assert isinstance(registry.get("activation", "Leaky-ReLU"), A.LeakyReLU)
+
+
+def test_get_unknown_name_lists_the_valid_ones():
+    with pytest.raises(KeyError, match="valid names: identity, binary_step, sigmoid"):
+        registry.get("activation", "relu6")
+    with pytest.raises(KeyError, match="valid kinds: activation, loss"):
+        registry.get("activations", "relu")
+
+
+def test_get_torch_impl_of_component_without_builtin_says_so():
+    with pytest.raises(LookupError, match="'sqnl' has no torch built-in"):
+        registry.get("activation", "sqnl", impl="torch")
+    with pytest.raises(ValueError, match="impl must be"):
+        registry.get("activation", "relu", impl="jax")
