@@ -66,21 +66,21 @@ def _check_mode(mode: str, fn: str) -> None:
 
 
 def bernoulli_mask(
+    like: torch.Tensor,
     shape: torch.Size | tuple[int, ...],
     keep_prob: float,
-    device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    r"""A ``bool`` tensor with each element ``True`` independently with probability ``keep_prob``.
+    r"""A ``bool`` tensor of ``shape`` on ``like``'s device, each element ``True``
+    independently with probability ``keep_prob``.
 
     .. math:: m_i \sim \text{Bernoulli}(q), \qquad P(m_i = 1) = q
 
     Drawn with ``bernoulli_``, which on CPU consumes the generator exactly as torch's dropout
-    does for a float tensor of the same shape, so seeded runs drop the same units.
+    does for a float tensor of the same shape, so seeded runs drop the same units. Allocated
+    with ``like.new_empty`` so that under ``torch.func.vmap`` the mask is batched too.
     """
-    return torch.empty(shape, dtype=torch.bool, device=device).bernoulli_(
-        keep_prob, generator=generator
-    )
+    return like.new_empty(shape, dtype=torch.bool).bernoulli_(keep_prob, generator=generator)
 
 
 def _feature_shape(input: torch.Tensor) -> tuple[int, ...]:
@@ -112,7 +112,7 @@ def _drop(
         return input
     if p == 1.0:
         return _zeros_like_torch(input, inplace)
-    keep = bernoulli_mask(mask_shape, q, input.device, generator)
+    keep = bernoulli_mask(input, mask_shape, q, generator)
     scale = 1.0 if mode == "classic" else 1.0 / q
     return apply_maybe_inplace(lambda x: _MaskScaleFn.apply(x, keep, scale), input, inplace)
 
@@ -262,7 +262,7 @@ def alpha_dropout(
     if p == 1.0:
         return _zeros_like_torch(input, inplace)
     q = 1.0 - p
-    keep = bernoulli_mask(input.shape, q, input.device, generator)
+    keep = bernoulli_mask(input, input.shape, q, generator)
     a = 1.0 / math.sqrt(q * (1.0 + p * _ALPHA_PRIME**2))
     # m * (a x) + [a alpha' (1 - m) + b]: the bracket is one of two constants, picked by m.
     shift_kept, shift_dropped = -a * _ALPHA_PRIME * p, a * _ALPHA_PRIME * q
