@@ -20,6 +20,7 @@ from nnref.verify import dropout as V
 SPECS = list(registry.DROPOUT.values())
 CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
 STOCHASTIC = [s for s in SPECS if s.name != "dropconnect"]
+MASK_CASES = [c for c in CASES if c.values[0].name != "dropconnect"]  # masks on activations
 FUNCTIONALS = [(D.dropout, F.dropout), (D.dropout1d, F.dropout1d), (D.dropout2d, F.dropout2d),
                (D.alpha_dropout, F.alpha_dropout)]
 
@@ -38,12 +39,12 @@ def test_eval_and_seeded_training_match_torch_or_oracle(spec, kwargs, dtype, dev
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize(("spec", "kwargs"), [c for c in CASES if c.values[0].name != "dropconnect"])
+@pytest.mark.parametrize(("spec", "kwargs"), MASK_CASES)
 def test_training_output_and_gradient_follow_the_formula(spec, kwargs, device):
     V.check_training_formula(spec, kwargs, torch.float32, device)
 
 
-@pytest.mark.parametrize(("spec", "kwargs"), [c for c in CASES if c.values[0].name != "dropconnect"])
+@pytest.mark.parametrize(("spec", "kwargs"), MASK_CASES)
 def test_fraction_kept_is_within_binomial_bound(spec, kwargs):
     V.check_keep_fraction(spec, kwargs)
 

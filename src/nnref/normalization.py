@@ -94,7 +94,7 @@ class _BatchNormFn(torch.autograd.Function):
             # graph (the saved copies are constants to autograd).
             mean, var = _batch_stats(xf)
             invstd = (var + ctx.eps).rsqrt()
-        mean_v, invstd_v = _per_channel(mean, xf), _per_channel(invstd, xf)
+        mean_v = _per_channel(mean, xf)
         gamma = invstd if weight is None else invstd * weight  # gamma / sqrt(var + eps)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
 
