@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from nnref import registry
+from nnref.init import init_model
 
 __all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES"]
 
@@ -61,23 +62,11 @@ def build_component(kind: str, name: str, impl: str = "reference",
 def init_weights(model: nn.Module, init: str | None, impl: str = "reference",
                  **kwargs: Any) -> nn.Module:
     """Initialise every weight matrix / kernel of ``model`` with the registry initializer
-    ``init`` and set biases to 0; ``init=None`` keeps torch's default layer initialisation.
-
-    Only parameters named ``weight`` with 2 or more dims are drawn (Linear, Conv); norm layers'
-    1-d scale parameters keep their defaults (ones), as every initialisation paper assumes.
-    """
+    ``init`` (reference or torch's, per ``impl``) and biases to 0, via
+    :func:`nnref.init.init_model`; ``init=None`` keeps torch's default layer initialisation."""
     if init is None:
         return model
-    fn = build_component("init", init, impl=impl, **kwargs)
-    with torch.no_grad():
-        for module in model.modules():
-            weight = getattr(module, "weight", None)
-            if isinstance(weight, nn.Parameter) and weight.dim() >= 2:
-                fn(weight)
-                bias = getattr(module, "bias", None)
-                if isinstance(bias, nn.Parameter):
-                    bias.zero_()
-    return model
+    return init_model(model, build_component("init", init, impl=impl, **kwargs))
 
 
 def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
@@ -149,7 +138,10 @@ class MLP(nn.Module):
         norm: ``None`` or ``"batch"`` (batch norm between linear map and activation).
         dropout: drop probability after each hidden activation, in ``[0, 1)``. Default: 0.
         dropconnect: drop probability of hidden *weights* (DropConnect), in ``[0, 1)``.
-        bias: whether linear layers have a bias. Default: ``True``.
+        bias: whether linear layers have a bias. Default: ``True``. Hidden layers followed by
+            batch norm never have one: the mean subtraction cancels it, so its gradient is pure
+            round-off, which adaptive optimizers (Adam, RMSprop) blow up into steps of size
+            ``lr``; batch norm's shift :math:`\beta` plays its role.
         residual: skip connections around hidden layers 2..depth. Default: ``False``.
         tie: weight sharing (the notes' "parameter tying"): ``"none"``; ``"hidden"`` — hidden
             layers 2..depth share one weight matrix; ``"io"`` — the output layer uses the
@@ -189,7 +181,7 @@ class MLP(nn.Module):
             if tie == "hidden" and i > 2:
                 linear = shared
             else:
-                linear = _linear(fan_in, width, bias, dropconnect, impl)
+                linear = _linear(fan_in, width, bias and norm is None, dropconnect, impl)
                 if i == 2:
                     shared = linear
             block = Block(linear,
@@ -235,7 +227,8 @@ class SmallCNN(nn.Module):
         out_features: number of outputs.
         channels: channels of every conv layer. Default: 25.
         activation, init, norm, dropout, bias, impl, activation_kwargs, init_kwargs: as in
-            :class:`MLP` (``norm="batch"`` uses batch norm of the matching dimension).
+            :class:`MLP` (``norm="batch"`` uses batch norm of the matching dimension, and the
+            convolutions then have no bias).
 
     Shape:
         - Input: :math:`(N, *\text{input\_shape})`, or :math:`(N, L)` for one-channel signals.
@@ -262,7 +255,8 @@ class SmallCNN(nn.Module):
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
         in_ch, spatial = shape[0], list(shape[1:])
         for k, kernel in enumerate(self.KERNELS, start=1):
-            layer = conv(in_ch, channels, kernel, stride=2, padding=1, bias=bias)
+            layer = conv(in_ch, channels, kernel, stride=2, padding=1,
+                         bias=bias and norm is None)
             spatial = [(s + 2 - kernel) // 2 + 1 for s in spatial]
             if min(spatial) < 1:
                 raise ValueError(f"input_shape={shape} is too small for three stride-2 convs")

@@ -57,7 +57,8 @@ class LitModel(L.LightningModule):
         loss: registry loss name or ``"auto"`` (:data:`DEFAULT_LOSS`); ``loss_kwargs`` go to it.
         optim: registry optimizer name; ``optim_kwargs`` (``lr`` ...) go to it.
         scheduler: ``None`` or a key of :data:`SCHEDULERS`, with ``scheduler_kwargs``.
-        l1, l2: penalty weights :math:`\lambda_1, \lambda_2 \ge 0` (on weights, not biases).
+        l1, l2: penalty weights :math:`\lambda_1, \lambda_2 \ge 0` (weights only: no biases,
+            no norm scales).
         clip_grad_norm: max global gradient norm, or ``None``.
         impl: ``"reference"`` or ``"torch"``.
     """
@@ -117,12 +118,11 @@ class LitModel(L.LightningModule):
         loss = self._step(batch, "train")
         hp = self.hparams
         if hp.l1 or hp.l2:
-            weights = [p for n, p in self.model.named_parameters() if p.dim() >= 2]
             penalty = loss.new_zeros(())
             if hp.l1:
-                penalty = penalty + regularization.l1_penalty(weights, hp.l1)
+                penalty = penalty + regularization.l1_penalty(self.model, hp.l1)
             if hp.l2:
-                penalty = penalty + regularization.l2_penalty(weights, hp.l2)
+                penalty = penalty + regularization.l2_penalty(self.model, hp.l2)
             self.log("train/penalty", penalty, on_step=True, on_epoch=False)
             loss = loss + penalty
         return loss

@@ -1,0 +1,224 @@
+"""nnref.lit: the LightningModule (tasks, impl switch, penalties, clipping) and callbacks."""
+
+from __future__ import annotations
+
+import types
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+
+from nnref import registry
+from nnref.data import Digits, TensorDataModule, build_datamodule
+from nnref.lit import DivergenceGuard, GradientFlowMonitor, LitModel
+from nnref.models import MLP
+
+# Some tests call training/validation steps directly, outside a Trainer, where self.log warns.
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+
+
+def _trainer(steps, callbacks=(), **kwargs):
+    return L.Trainer(max_steps=steps, accelerator="cpu", logger=kwargs.pop("logger", False),
+                     enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                     callbacks=list(callbacks), **kwargs)
+
+
+class _Losses(L.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(outputs["loss"].detach().clone())
+
+
+def _curve(impl, optim, steps=30):
+    # Continuous inputs: a feature constant within a batch (a blank digits pixel) has a weight
+    # gradient that is 0 in exact arithmetic under batch norm, i.e. round-off, which adaptive
+    # optimizers turn into lr-sized steps of either sign, so the two curves would part.
+    torch.manual_seed(0)
+    dm = build("spirals")
+    net = MLP(2, 3, width=32, depth=2, activation="tanh", norm="batch", dropout=0.2,
+              impl=impl)
+    lit = LitModel(net, num_outputs=3, optim=optim, optim_kwargs={"lr": 0.05}, impl=impl)
+    rec = _Losses()
+    torch.manual_seed(1)
+    _trainer(steps, [rec]).fit(lit, datamodule=dm)
+    return torch.stack(rec.losses), lit
+
+
+_WITH_BUILTIN = [n for n in registry.names("optim")
+                 if registry.spec("optim", n).builtin is not None]
+
+
+@pytest.mark.parametrize("optim", _WITH_BUILTIN)
+def test_reference_and_torch_give_the_same_loss_curve(optim):
+    ref, lit_ref = _curve("reference", optim)
+    builtin, lit_torch = _curve("torch", optim)
+    assert type(lit_torch.model.hidden1.norm) is nn.BatchNorm1d
+    assert type(lit_torch.loss_fn) is nn.CrossEntropyLoss
+    assert type(lit_ref.loss_fn) is registry.spec("loss", "cross_entropy").reference
+    assert len(ref) == 30
+    torch.testing.assert_close(ref, builtin)
+    assert ref[-1] < ref[0]
+
+
+def test_optimizer_without_builtin_falls_back_to_the_reference():
+    missing = [n for n in registry.names("optim") if registry.spec("optim", n).builtin is None]
+    if not missing:
+        pytest.fail("expected an optimizer without a torch built-in (lars) to be registered")
+    lit = LitModel(MLP(4, 2), optim=missing[0], optim_kwargs={"lr": 0.1}, impl="torch")
+    opt = lit.configure_optimizers()
+    assert isinstance(opt, registry.spec("optim", missing[0]).reference)
+
+
+class _Multilabel(TensorDataModule):
+    task = "multilabel"
+
+    def load(self):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(80, 5, generator=g)
+        return x, (x[:, :3] > 0).float()
+
+
+@pytest.mark.parametrize("dm, loss", [
+    (lambda: build("moons"), "auto"), (lambda: build("moons"), "bce"),
+    (lambda: build("sine"), "auto"), (lambda: build("sine"), "huber"),
+    (lambda: _Multilabel(batch_size=16), "auto"), (lambda: build("spirals"), "nll"),
+])
+def test_every_task_trains(dm, loss):
+    dm = dm()
+    dm.setup()
+    lit = LitModel(MLP(dm.input_shape[0], dm.num_outputs, width=16), task=dm.task,
+                   num_outputs=dm.num_outputs, loss=loss, optim="adam",
+                   optim_kwargs={"lr": 0.01})
+    trainer = L.Trainer(max_epochs=4, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(lit, datamodule=dm)
+    first = trainer.callback_metrics["val/loss"]
+    trainer.fit_loop.max_epochs = 12
+    trainer.fit(lit, datamodule=dm)
+    assert trainer.callback_metrics["val/loss"] < first
+    if dm.task != "regression":
+        assert 0.5 < trainer.callback_metrics["val/acc"] <= 1.0
+
+
+def build(name):
+    return build_datamodule(name, n_samples=600 if name == "spirals" else 200, batch_size=32)
+
+
+def test_nll_and_bce_get_the_matching_output_activation():
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 1, 0, 2])
+    net = MLP(4, 3, width=5)
+    ce = LitModel(net, num_outputs=3, loss="cross_entropy")
+    nll = LitModel(net, num_outputs=3, loss="nll")
+    torch.testing.assert_close(nll._step((x, y), "val"), ce._step((x, y), "val"))
+    expected = nn.functional.cross_entropy(net(x), y)
+    torch.testing.assert_close(ce._step((x, y), "val"), expected)
+
+
+def test_penalties_are_added_to_the_loss():
+    net = MLP(4, 3, width=5)
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 1, 0, 2])
+    lit = LitModel(net, num_outputs=3, l1=0.01, l2=0.1)
+    weights = [m.weight for m in (net.hidden1.linear, net.hidden2.linear, net.out)]
+    expected = (nn.functional.cross_entropy(net(x), y)
+                + 0.01 * sum(w.abs().sum() for w in weights)
+                + 0.1 * sum((w ** 2).sum() for w in weights))
+    torch.testing.assert_close(lit.training_step((x, y), 0), expected)
+
+
+@pytest.mark.parametrize("impl", ["reference", "torch"])
+def test_gradient_clipping(impl):
+    net = MLP(4, 3, width=5)
+    lit = LitModel(net, num_outputs=3, clip_grad_norm=0.01, impl=impl)
+    lit.training_step((torch.randn(6, 4) * 100, torch.tensor([0, 1, 2, 1, 0, 2])), 0).backward()
+    lit.on_before_optimizer_step(None)
+    total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters()]))
+    torch.testing.assert_close(total, torch.tensor(0.01))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"task": "ranking"}, "task"), ({"l1": -1.0}, "l1"), ({"clip_grad_norm": 0.0}, "clip"),
+    ({"scheduler": "warmup"}, "scheduler"),
+])
+def test_lit_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LitModel(MLP(4, 2), **kwargs)
+
+
+class _Capture:
+    def __init__(self):
+        self.metrics = {}
+
+    def log_metrics(self, metrics, step):
+        self.metrics.update(metrics)
+
+
+def _monitor_step(module, x, y, monitor):
+    trainer = types.SimpleNamespace(global_step=0, loggers=[_Capture()])
+    monitor.on_fit_start(trainer, module)
+    monitor.on_train_batch_start(trainer, module, None, 0)
+    nn.functional.cross_entropy(module(x), y).backward()
+    monitor.on_before_optimizer_step(trainer, module, None)
+    monitor.on_fit_end(trainer, module)
+    return trainer.loggers[0].metrics
+
+
+def test_gradient_flow_norms_ratio_saturation():
+    net = MLP(4, 3, width=6, depth=3, activation="sigmoid")
+    with torch.no_grad():
+        net.hidden1.linear.weight.mul_(1000)  # drives layer 1 into saturation
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    m = _monitor_step(net, x, y, GradientFlowMonitor(every_n_steps=1, histograms=False))
+    for name in ("hidden1.linear", "hidden2.linear", "hidden3.linear", "out"):
+        layer = net.get_submodule(name)
+        assert m[f"grad_norm/{name}"] == pytest.approx(float(layer.weight.grad.norm()))
+        assert m[f"weight_norm/{name}"] == pytest.approx(float(layer.weight.norm()))
+    assert m["grad_norm_ratio/first_over_last"] == pytest.approx(
+        float(net.hidden1.linear.weight.grad.norm() / net.out.weight.grad.norm()))
+    h1 = torch.sigmoid(net.hidden1.linear(x))
+    assert m["saturated/hidden1.act"] == pytest.approx(
+        float(((h1 <= 0.01) | (h1 >= 0.99)).float().mean()))
+    assert m["saturated/hidden1.act"] > 0.9
+
+
+def test_gradient_flow_dead_units():
+    net = MLP(4, 3, width=8, depth=1, activation="relu", impl="torch")
+    with torch.no_grad():
+        net.hidden1.linear.bias[:3] = -1e3  # three units never fire
+        net.hidden1.linear.bias[3:] = 1e3
+    m = _monitor_step(net, torch.randn(16, 4), torch.randint(0, 3, (16,)),
+                      GradientFlowMonitor(every_n_steps=1, histograms=False))
+    assert m["dead/hidden1.act"] == pytest.approx(3 / 8)
+
+
+def test_gradient_flow_writes_tensorboard_histograms_and_figure(tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
+    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim="sgd",
+                   optim_kwargs={"lr": 0.1})
+    _trainer(6, [GradientFlowMonitor(every_n_steps=2)], logger=logger).fit(
+        lit, datamodule=Digits(batch_size=300))
+    ev = EventAccumulator(str(tmp_path / "tb"), size_guidance={"histograms": 0, "images": 0})
+    ev.Reload()
+    tags = ev.Tags()
+    assert {"grad_norm/model.hidden1.linear", "saturated/model.hidden1.act",
+            "grad_norm_ratio/first_over_last"} <= set(tags["scalars"])
+    assert {"grads/model.out", "weights/model.hidden2.linear",
+            "activations/model.hidden1.act"} <= set(tags["histograms"])
+    assert "gradient_flow" in tags["images"]
+    assert [e.step for e in ev.Scalars("grad_norm/model.out")] == [0, 2, 4]
+
+
+def test_divergence_guard_stops_cleanly():
+    guard = DivergenceGuard()
+    lit = LitModel(MLP(64, 10, width=16, depth=3), optim="sgd", optim_kwargs={"lr": 1e6})
+    trainer = _trainer(200, [guard])
+    trainer.fit(lit, datamodule=Digits(batch_size=64))
+    assert guard.diverged == 1
+    assert trainer.global_step < 200 and guard.diverged_step <= trainer.global_step
+    assert trainer.state.finished

@@ -1,0 +1,130 @@
+"""nnref.models: layer names, shapes, options, impl switch, weight tying, init."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nnref import registry
+from nnref.dropout import DropConnectLinear
+from nnref.models import MLP, SmallCNN, build_component, init_weights
+from tests.conftest import DEVICES
+
+
+def test_mlp_names_and_shapes():
+    net = MLP(64, 10, width=16, depth=3, activation="tanh")
+    assert [n for n, _ in net.named_children()] == ["hidden1", "hidden2", "hidden3", "out"]
+    assert isinstance(net.hidden2.act, registry.spec("activation", "tanh").reference)
+    assert net.hidden1.linear.weight.shape == (16, 64)
+    assert net(torch.randn(5, 1, 8, 8)).shape == (5, 10)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_mlp_forward_matches_hand_composition(device):
+    net = MLP(3, 2, width=4, depth=2, activation="sigmoid").to(device)
+    x = torch.randn(6, 3, device=device)
+    h = torch.sigmoid(x @ net.hidden1.linear.weight.T + net.hidden1.linear.bias)
+    h = torch.sigmoid(h @ net.hidden2.linear.weight.T + net.hidden2.linear.bias)
+    expected = h @ net.out.weight.T + net.out.bias
+    torch.testing.assert_close(net(x), expected)
+
+
+def test_mlp_reference_and_torch_share_state_dict_and_output():
+    ref = MLP(8, 3, width=12, depth=3, activation="elu", norm="batch", dropout=0.3,
+              impl="reference")
+    builtin = MLP(8, 3, width=12, depth=3, activation="elu", norm="batch", dropout=0.3,
+                  impl="torch")
+    assert isinstance(builtin.hidden1.act, nn.ELU)
+    assert isinstance(builtin.hidden1.norm, nn.BatchNorm1d)
+    assert isinstance(builtin.hidden1.drop, nn.Dropout)
+    builtin.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 8)
+    ref.eval()
+    builtin.eval()
+    torch.testing.assert_close(ref(x), builtin(x))
+
+
+def test_residual_adds_the_input():
+    net = MLP(5, 2, width=5, depth=2, activation="relu", residual=True)
+    x = torch.randn(4, 5)
+    h1 = torch.relu(net.hidden1.linear(x))
+    h2 = h1 + torch.relu(net.hidden2.linear(h1))
+    torch.testing.assert_close(net(x), net.out(h2))
+
+
+def test_tie_hidden_shares_one_matrix():
+    net = MLP(6, 2, width=8, depth=4, tie="hidden")
+    assert net.hidden2.linear is net.hidden3.linear is net.hidden4.linear
+    untied = MLP(6, 2, width=8, depth=4)
+    n_params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n_params(untied) - n_params(net) == 2 * (8 * 8 + 8)
+
+
+def test_tie_io_uses_the_transposed_input_weight():
+    net = MLP(6, 6, width=3, depth=1, activation="identity", tie="io")
+    x = torch.randn(2, 6)
+    w = net.hidden1.linear.weight
+    torch.testing.assert_close(net(x), (x @ w.T + net.hidden1.linear.bias) @ w + net.out_bias)
+    net(x).sum().backward()
+    assert w.grad is not None
+    with pytest.raises(ValueError, match="tie='io'"):
+        MLP(6, 3, tie="io")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"dropout": 1.5}, "dropout"), ({"dropconnect": -0.1}, "dropconnect"),
+    ({"depth": 0}, "depth"), ({"width": 2.5}, "width"), ({"norm": "layer"}, "norm"),
+    ({"tie": "all"}, "tie"),
+])
+def test_mlp_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(4, 2, **kwargs)
+
+
+def test_unknown_activation_lists_choices():
+    with pytest.raises(registry.UnknownNameError, match="valid names: .*relu"):
+        MLP(4, 2, activation="relu6")
+
+
+def test_per_unit_activation_gets_num_features():
+    net = MLP(4, 2, width=7, depth=1, activation="apl")
+    assert net.hidden1.act.a.shape == (1, 7)  # (hinges, num_features)
+
+
+def test_dropconnect_and_torch_fallback(caplog):
+    with caplog.at_level(logging.INFO, logger="nnref.models"):
+        net = MLP(4, 2, width=5, depth=2, dropconnect=0.5, impl="torch")
+    assert isinstance(net.hidden1.linear, DropConnectLinear)
+    assert "no torch built-in" in caplog.text
+    sq = build_component("activation", "sqnl", impl="torch")
+    assert isinstance(sq, registry.spec("activation", "sqnl").reference)
+
+
+@pytest.mark.parametrize("impl", ["reference", "torch"])
+def test_init_weights_and_zero_bias(impl):
+    net = MLP(400, 3, width=300, depth=1, init="he_normal", impl=impl)
+    w = net.hidden1.linear.weight
+    assert w.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.05)
+    assert torch.count_nonzero(net.hidden1.linear.bias) == 0
+    zero = init_weights(MLP(4, 2), "zeros")
+    assert all(torch.count_nonzero(p) == 0 for p in zero.parameters())
+
+
+def test_small_cnn_1d_layout_of_the_mnist1d_paper():
+    net = SmallCNN((1, 40), 10)
+    assert net.conv1.conv.kernel_size == (5,) and net.conv1.conv.out_channels == 25
+    assert net.out.in_features == 25 * 5
+    assert net(torch.randn(3, 40)).shape == net(torch.randn(3, 1, 40)).shape == (3, 10)
+
+
+def test_small_cnn_2d_with_batch_norm():
+    net = SmallCNN((1, 8, 8), 10, norm="batch", activation="tanh")
+    assert isinstance(net.conv2.conv, nn.Conv2d)
+    assert type(net.conv2.norm) is registry.spec("norm", "batch_norm2d").reference
+    assert net(torch.randn(4, 1, 8, 8)).shape == (4, 10)
+    with pytest.raises(ValueError, match="input_shape"):
+        SmallCNN((40,), 10)
