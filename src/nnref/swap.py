@@ -43,8 +43,10 @@ class SwapReport:
 
     Attributes:
         replaced: ``(path, old class, new class)`` for every module replaced.
-        no_counterpart: ``(path, class)`` for leaf modules with no registered counterpart
-            (``nn.Linear``, ``nn.Conv2d``, a user's own module ...), left as they are.
+        no_counterpart: ``(path, class)`` for leaf modules of the side being converted from
+            that have no registered counterpart, left as they are: to the reference,
+            ``nn.Linear``, ``nn.Conv2d``, a user's own module ...; to torch, nnref-only modules
+            such as ``DropConnectLinear``.
         skipped: ``(path, class, reason)`` for modules that have a counterpart which cannot
             express their configuration (e.g. ``Dropout(mode="classic")`` has no torch
             equivalent), left as they are.
@@ -159,6 +161,10 @@ def convert(module: nn.Module, target: type) -> nn.Module:
     return new
 
 
+def _is_nnref(cls: type) -> bool:
+    return cls.__module__.partition(".")[0] == "nnref"
+
+
 def _name(cls: type) -> str:
     """``torch.ReLU`` / ``nnref.ReLU``: the package tells the two sides apart."""
     return f"{cls.__module__.partition('.')[0]}.{cls.__name__}"
@@ -190,7 +196,8 @@ def _swap(model: nn.Module, to: str) -> SwapReport:
                     continue
             setattr(parent, name, done[id(module)])
             report.replaced.append((path, _name(cls), _name(mapping[cls])))
-        elif cls not in targets and not any(True for _ in module.children()):
+        elif (cls not in targets and _is_nnref(cls) == (to == "torch")
+              and not any(True for _ in module.children())):
             report.no_counterpart.append((path, _name(cls)))
     return report
 
