@@ -42,6 +42,18 @@ def stable_sigmoid(z: torch.Tensor) -> torch.Tensor:
     return (e + 1 if torch.is_grad_enabled() else e.add_(1)).reciprocal_()
 
 
+def step(t: torch.Tensor, at_nan: float) -> torch.Tensor:
+    """Heaviside step H(t) = [t > 0] as a float tensor of t's dtype (0 at t = 0, ``at_nan``
+    where t is NaN), detached: its derivative is 0 wherever it exists.
+
+    Built from sign and clamp rather than a comparison: on CPU, kernels that read or write
+    bool tensors (where, masked_fill, bool * float) run an order of magnitude slower than
+    float elementwise ones.
+    """
+    # sign() is (0 < t) - (t < 0), which is 0 at NaN: NaN must be replaced before it.
+    return torch.sign(torch.nan_to_num(t.detach(), nan=at_nan)).clamp_min(0)
+
+
 def channel_view(param: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     """Reshape a per-channel parameter (C,) so it broadcasts over ``input``'s dim 1.
 

@@ -1,8 +1,9 @@
 r"""The rectifier family: ReLU and its variants, ELU/SELU and the adaptive piecewise linear unit.
 
 Kinks follow torch: the derivative at 0 is 0 for ReLU (and BReLU, APL), the negative slope for
-Leaky/PReLU/RReLU, and the negative branch for ELU/SELU. Where a backward needs only "which
-side of 0", a boolean mask (1 byte per element) is saved instead of a float tensor.
+Leaky/PReLU/RReLU, and the negative branch for ELU/SELU; so does the gradient at NaN. Branches
+are selected arithmetically with the float step H(x) of :func:`~nnref.activations._common.step`
+(see there why not with bool masks); backward keeps what torch keeps, never more.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from nnref.activations._common import (
     check_channels,
     check_input,
     opmath,
+    step,
 )
 
 __all__ = [
@@ -32,23 +34,21 @@ def _inplace_repr(inplace: bool, first: bool = False) -> str:
 
 
 # ----------------------------------------------------------------------------------- ReLU
-class _MaskFn(torch.autograd.Function):
-    """y = x where ``dead`` is False, 0 where it is True; backward masks the gradient alike."""
-
+class _ReLUFn(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, dead):
-        return x.masked_fill(dead, 0)
+    def forward(x):
+        return x.clamp_min(0)  # max(0, x); NaN stays NaN
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1])  # bool: 1 byte per element instead of a float output
+        ctx.save_for_backward(output)  # y > 0 iff x > 0: the output tells the side, as in torch
 
     @staticmethod
     def backward(ctx, grad):
-        (dead,) = ctx.saved_tensors
-        return grad.masked_fill(dead, 0), None
+        (y,) = ctx.saved_tensors
+        return grad * step(y, at_nan=1.0)
 
 
 def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
@@ -61,8 +61,7 @@ def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     ``x <= 0`` test is false for NaN).
     """
     check_input(input, "relu")
-    # "x <= 0" rather than "not x > 0" so NaN stays NaN and -inf becomes 0, as in torch.
-    return apply_maybe_inplace(lambda x: _MaskFn.apply(x, x <= 0), input, inplace)
+    return apply_maybe_inplace(_ReLUFn.apply, input, inplace)
 
 
 class ReLU(nn.Module):
@@ -112,7 +111,26 @@ def brelu(input: torch.Tensor, dim: int = 1) -> torch.Tensor:
             f"brelu(): dim={dim} out of range for a {input.dim()}-d input "
             f"(expected in [{-input.dim()}, {input.dim() - 1}])"
         )
-    return _MaskFn.apply(input, input * _parity_sign(input, dim) <= 0)
+    return _BReLUFn.apply(input, _parity_sign(input, dim))
+
+
+class _BReLUFn(torch.autograd.Function):
+    """y = s relu(s x) for a +-1 sign pattern s; f' = H(s x)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, sign):
+        return (x * sign).clamp_min_(0).mul_(sign)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output, inputs[1])  # s y = relu(s x) tells the side
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, sign = ctx.saved_tensors
+        return grad * step(y * sign, at_nan=1.0), None
 
 
 class BReLU(nn.Module):
@@ -139,19 +157,20 @@ class _LeakyFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x, slope):
-        pos = x > 0
-        return torch.where(pos, x, x * slope), pos
+        # max(x, a x) for a <= 1, min(x, a x) for a > 1: the branch without a comparison.
+        return torch.maximum(x, x * slope) if slope <= 1 else torch.minimum(x, x * slope)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         ctx.slope = inputs[1]
-        ctx.mark_non_differentiable(output[1])
-        ctx.save_for_backward(output[1])
+        ctx.save_for_backward(inputs[0])  # as torch (the output's sign is ambiguous if a < 0)
 
     @staticmethod
-    def backward(ctx, grad, _):
-        (pos,) = ctx.saved_tensors
-        return torch.where(pos, grad, grad * ctx.slope), None
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        a = ctx.slope
+        # f' = a + (1 - a) H(x); torch's "x > 0" test gives the slope at NaN.
+        return grad * step(x, at_nan=0.0).mul_(1 - a).add_(a), None
 
 
 def leaky_relu(
@@ -166,7 +185,8 @@ def leaky_relu(
     negative branch as ``0.01``; it is :math:`0.01 x`.)
     """
     check_input(input, "leaky_relu")
-    return apply_maybe_inplace(lambda x: _LeakyFn.apply(x, negative_slope)[0], input, inplace)
+    return apply_maybe_inplace(lambda x: _LeakyFn.apply(x, negative_slope), input, inplace,
+                               saves_input=True)
 
 
 class LeakyReLU(nn.Module):
@@ -238,7 +258,8 @@ def rrelu(
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     slopes = torch.empty_like(input).uniform_(lower, upper, generator=generator)
-    noise = torch.where(input <= 0, slopes, 1)
+    # noise = slope where x <= 0, 1 elsewhere (NaN included), as torch's rrelu_with_noise.
+    noise = (1 - slopes).mul_(step(input, at_nan=1.0)).add_(slopes)
     return apply_maybe_inplace(lambda x: _ScaleFn.apply(x, noise), input, inplace)
 
 
@@ -272,7 +293,7 @@ class _PReLUFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x, weight):
-        return torch.where(x > 0, x, channel_view(weight, x) * x)
+        return x * _prelu_coefficient(x, weight)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -281,11 +302,18 @@ class _PReLUFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        pos = x > 0
+        h = step(x, at_nan=0.0)
         w = channel_view(weight, x)
-        grad_x = torch.where(pos, grad, grad * w)
-        grad_w = channel_reduce(torch.where(pos, 0, grad * x), weight)
+        grad_x = grad * torch.addcmul(w, h, 1 - w)
+        grad_w = channel_reduce(grad * x * (1 - h), weight)
         return grad_x, grad_w
+
+
+def _prelu_coefficient(x, weight):
+    """f(x) / x = a + (1 - a) H(x): 1 for x > 0, a otherwise (a multiplier, not a select, so
+    +-inf map to +-inf and -inf * a as torch)."""
+    w = channel_view(weight, x)
+    return torch.addcmul(w, step(x, at_nan=0.0), 1 - w)
 
 
 def prelu(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -350,8 +378,12 @@ class _ELUFn(torch.autograd.Function):
     @staticmethod
     def forward(x, alpha, scale, from_output):
         xf = opmath(x)
-        neg = xf.expm1().mul_(scale * alpha)
-        return torch.where(xf <= 0, neg, xf * scale).to(x.dtype)
+        # scale max(x, 0) + scale alpha (e^{min(x, 0)} - 1): each branch only sees its own side,
+        # so e^x never overflows and no select is needed.
+        pos = xf.clamp_min(0)
+        if scale != 1:
+            pos = pos.mul_(scale)
+        return torch.add(pos, xf.clamp_max(0).expm1_(), alpha=scale * alpha).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -365,11 +397,13 @@ class _ELUFn(torch.autograd.Function):
     def backward(ctx, grad):
         (t,) = ctx.saved_tensors
         g, tf = opmath(grad), opmath(t)
-        sa = ctx.scale * ctx.alpha
-        if ctx.from_output:
-            d = torch.where(tf <= 0, tf + sa, ctx.scale)
-        else:
-            d = torch.where(tf <= 0, tf.exp() * sa, ctx.scale)
+        sa, s = ctx.scale * ctx.alpha, ctx.scale
+        h = step(tf, at_nan=1.0)  # torch's "x <= 0" test is false for NaN: the positive side
+        # The negative-side value at NaN is never selected but must be finite: NaN * 0 is NaN.
+        tn = torch.nan_to_num(tf, nan=0.0).clamp_max_(0)
+        neg = tn + sa if ctx.from_output else torch.exp(tn) * sa
+        # f' = s on the positive side, neg on the other: neg + H (s - neg)
+        d = torch.addcmul(neg, h, s - neg)
         return (g * d).to(grad.dtype), None, None, None
 
 

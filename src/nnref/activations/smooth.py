@@ -436,5 +436,6 @@ class Swish(nn.Module):
         return swish(input, self.beta)
 
     def extra_repr(self) -> str:
-        beta = float(self.beta)
-        return f"beta={beta}, learnable=True" if self.learnable else f"beta={beta}"
+        if self.learnable:
+            return f"beta={float(self.beta.detach())}, learnable=True"
+        return f"beta={self.beta}"
