@@ -40,7 +40,10 @@ def check_pair(input: object, target: object, fn: str) -> None:
 
 def check_unit_interval(t: torch.Tensor, name: str, fn: str) -> None:
     """Refuse values outside [0, 1] (NaN passes through, as in torch)."""
-    if t.numel() and bool(((t < 0) | (t > 1)).any()):
+    if not t.numel():
+        return
+    low, high = torch.aminmax(t.detach())  # one read, no temporaries, nothing recorded
+    if bool((low < 0) | (high > 1)):
         raise ValueError(f"{fn}(): all elements of '{name}' must be between 0 and 1")
 
 

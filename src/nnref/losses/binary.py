@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nnref import activations as A
-from nnref.activations._common import opmath
+from nnref.activations._common import opmath, stable_sigmoid
 from nnref.losses._common import (
     check_broadcast,
     check_pair,
@@ -118,11 +118,13 @@ class _BCEWithLogitsFn(torch.autograd.Function):
     @staticmethod
     def forward(x, y, w, pw, reduction):
         xf, yf = opmath(x), opmath(y)
-        # softplus(-x) = max(-x, 0) + log(1 + e^{-|x|}): no overflow for any x.
-        sp = torch.log1p(torch.exp(-xf.abs())).add_((-xf).clamp_min_(0))
-        if pw is not None:
-            sp.mul_((opmath(pw) - 1) * yf + 1)
-        loss = (1 - yf).mul_(xf).add_(sp)
+        # softplus(x) = log(e^0 + e^x), one stable fused op; (1 - y) x + softplus(-x) equals
+        # softplus(x) - x y.
+        sp = torch.logaddexp(xf, torch.zeros((), dtype=xf.dtype, device=xf.device))
+        if pw is None:
+            loss = sp.addcmul_(xf, yf, value=-1)
+        else:
+            loss = (sp - xf).mul_((opmath(pw) - 1) * yf + 1).add_((1 - yf).mul_(xf))
         return reduce(_weighted(loss, w), reduction).to(x.dtype)
 
     @staticmethod
@@ -137,9 +139,9 @@ class _BCEWithLogitsFn(torch.autograd.Function):
         g = _weighted(grad_scale(opmath(grad), ctx.reduction, x.numel()), w)
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            s = A.sigmoid(xf)
+            s = stable_sigmoid(xf)
             d = s - yf if pw is None else s * ((opmath(pw) - 1) * yf + 1) - opmath(pw) * yf
-            gx = (g * d).to(x.dtype)
+            gx = (d * g).to(x.dtype)
         if ctx.needs_input_grad[1]:
             d = -xf if pw is None else (opmath(pw) - 1) * A.softplus(-xf) - xf
             gy = (g * d).to(y.dtype)

@@ -50,6 +50,25 @@ def _index_weights(y, weight, ignore_index, dtype):
     return opmath(weight)[y_safe] * valid, valid.to(dtype), y_safe
 
 
+def _exp_times(log_p, coef):
+    """exp(log_p) * coef[:, None], in place when nothing will differentiate it (no
+    create_graph), since the exponential's own backward would need its output intact."""
+    if torch.is_grad_enabled():
+        return torch.exp(log_p) * coef[:, None]
+    return torch.exp(log_p).mul_(coef[:, None])
+
+
+def _softmax_times(xf, lse, coef):
+    """softmax(x) * coef[:, None] for backward.
+
+    Without create_graph the forward's saved log-sum-exp is reused; with create_graph it is
+    recomputed from x so that double backward sees its dependence on x.
+    """
+    if torch.is_grad_enabled():
+        return _exp_times(xf - torch.logsumexp(xf, 1, keepdim=True), coef)
+    return (xf - lse[:, None]).exp_().mul_(coef[:, None])  # one (M, C) temporary
+
+
 class _CrossEntropyIndexFn(torch.autograd.Function):
     generate_vmap_rule = True
 
@@ -65,16 +84,17 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
             w_dot_x = xf.sum(1) if weight is None else xf @ opmath(weight)
             loss.add_((lse * w_sum - w_dot_x).mul_(valid * (smoothing / classes)))
         # torch divides the mean by the summed target weights, the smoothing term included.
-        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype)
+        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), lse
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, y, weight, ctx.ignore_index, ctx.smoothing, ctx.reduction = inputs
-        ctx.save_for_backward(x, y, weight)
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(x, y, weight, output[1])
 
     @staticmethod
-    def backward(ctx, grad):
-        x, y, weight = ctx.saved_tensors
+    def backward(ctx, grad, _):
+        x, y, weight, lse = ctx.saved_tensors
         xf = opmath(x)
         classes, eps = x.shape[1], ctx.smoothing
         wy, valid, y_safe = _index_weights(y, weight, ctx.ignore_index, xf.dtype)
@@ -82,44 +102,52 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         a = s * wy * (1 - eps)  # coefficient of the one-hot part of q, times the row scale
         b = s * valid * (eps / classes)  # coefficient of the smoothing row
         w_sum = classes if weight is None else opmath(weight).sum()
-        p = torch.exp(xf - torch.logsumexp(xf, 1, keepdim=True))
-        gx = p * (a + b * w_sum)[:, None]
+        gx = _softmax_times(xf, lse, a + b * w_sum)
+        # In place below: gx is a fresh product, which its own backward does not need.
         if eps:
-            gx = gx - (b[:, None] if weight is None else b[:, None] * opmath(weight))
-        gx = gx.scatter_add(1, y_safe[:, None], -a[:, None])
+            gx.sub_(b[:, None] if weight is None else b[:, None] * opmath(weight))
+        gx.scatter_add_(1, y_safe[:, None], -a[:, None])
         return gx.to(x.dtype), None, None, None, None, None
 
 
 class _CrossEntropyProbFn(torch.autograd.Function):
+    # Returns log-softmax(x) as a second output and saves it (as torch saves its log_softmax):
+    # backward then needs neither x nor a second log-sum-exp, and because a saved output is on
+    # the graph, double backward flows through this Function's own backward for that output.
     generate_vmap_rule = True
 
     @staticmethod
     def forward(x, t, weight, smoothing, reduction):
         xf = opmath(x)
+        log_p = xf - torch.logsumexp(xf, 1, keepdim=True)
         q = _soft_coefficients(t, weight, smoothing, x.shape[1])
-        lse = torch.logsumexp(xf, 1)
-        loss = lse * q.sum(1) - (q * xf).sum(1)
-        return _reduce_rows(loss, reduction, x.shape[0]).to(x.dtype)
+        loss = -torch.einsum("ij,ij->i", q, log_p)  # row dot, no (M, C) temporary
+        return _reduce_rows(loss, reduction, x.shape[0]).to(x.dtype), log_p
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, t, weight, ctx.smoothing, ctx.reduction = inputs
-        ctx.save_for_backward(x, t, weight)
+        ctx.set_materialize_grads(False)
+        ctx.x_dtype = x.dtype
+        ctx.save_for_backward(t, weight, output[1])
 
     @staticmethod
-    def backward(ctx, grad):
-        x, t, weight = ctx.saved_tensors
-        xf = opmath(x)
-        s = _row_scale(opmath(grad), ctx.reduction, x.shape[0])[..., None]
-        log_p = xf - torch.logsumexp(xf, 1, keepdim=True)
+    def backward(ctx, grad, grad_log_p):
+        t, weight, log_p = ctx.saved_tensors
         gx = gt = None
-        if ctx.needs_input_grad[0]:
-            q = _soft_coefficients(t, weight, ctx.smoothing, x.shape[1])
-            gx = (s * (q.sum(1, keepdim=True) * log_p.exp() - q)).to(x.dtype)
-        if ctx.needs_input_grad[1]:
-            g = -s * (1 - ctx.smoothing) * log_p
-            gt = (g if weight is None else g * opmath(weight)).to(t.dtype)
-        return gx, gt, None, None, None
+        if grad is not None:
+            s = _row_scale(opmath(grad), ctx.reduction, log_p.shape[0])
+            if ctx.needs_input_grad[0]:
+                q = _soft_coefficients(t, weight, ctx.smoothing, log_p.shape[1])
+                gx = _exp_times(log_p, s * q.sum(1)).addcmul_(q, s[..., None], value=-1)
+            if ctx.needs_input_grad[1]:
+                g = log_p * (-s[..., None] * (1 - ctx.smoothing))
+                gt = (g if weight is None else g * opmath(weight)).to(t.dtype)
+        if grad_log_p is not None and ctx.needs_input_grad[0]:
+            # the log-softmax Jacobian-vector product, for the log_p output
+            jvp = grad_log_p - torch.exp(log_p) * grad_log_p.sum(1, keepdim=True)
+            gx = jvp if gx is None else gx + jvp
+        return None if gx is None else gx.to(ctx.x_dtype), gt, None, None, None
 
 
 def _soft_coefficients(t, weight, smoothing, classes):
@@ -213,11 +241,11 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                          f"got {label_smoothing}")
     x, y, out_shape, probabilities = _flatten(input, target, weight, fn, True)
     if probabilities:
-        loss = _CrossEntropyProbFn.apply(x, y, weight, float(label_smoothing), reduction)
+        loss, _ = _CrossEntropyProbFn.apply(x, y, weight, float(label_smoothing), reduction)
     else:
         _check_indices(y, x.shape[1], ignore_index, fn)
-        loss = _CrossEntropyIndexFn.apply(x, y, weight, ignore_index, float(label_smoothing),
-                                          reduction)
+        loss, _ = _CrossEntropyIndexFn.apply(x, y, weight, ignore_index, float(label_smoothing),
+                                             reduction)
     return loss.reshape(out_shape) if reduction == "none" else loss
 
 
@@ -271,8 +299,8 @@ class _NLLFn(torch.autograd.Function):
         shape, dtype, device = ctx.x_meta
         wy, _, y_safe = _index_weights(y, weight, ctx.ignore_index, opmath(grad).dtype)
         s = _row_scale(opmath(grad), ctx.reduction, wy.sum()) * wy
-        gx = torch.zeros(shape, dtype=s.dtype, device=device).scatter(1, y_safe[:, None],
-                                                                      -s[:, None])
+        gx = torch.zeros(shape, dtype=s.dtype, device=device).scatter_(1, y_safe[:, None],
+                                                                       -s[:, None])
         return gx.to(dtype), None, None, None, None
 
 

@@ -44,7 +44,8 @@ class _MSEFn(torch.autograd.Function):
     @staticmethod
     def forward(x, y, reduction, factor):
         e = _error(x, y)
-        return reduce(e.mul_(e).mul_(factor / 2), reduction).to(x.dtype)
+        loss = reduce(e.mul_(e), reduction)
+        return (loss if factor == 2.0 else loss * (factor / 2)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -161,9 +162,9 @@ class _HuberFn(torch.autograd.Function):
     @staticmethod
     def forward(x, y, reduction, delta):
         a = _error(x, y).abs_()
-        quad = a * a * 0.5
-        lin = (a - 0.5 * delta).mul_(delta)
-        return reduce(torch.where(a < delta, quad, lin), reduction).to(x.dtype)
+        # With m = min(|e|, delta) both branches are m (|e| - m / 2): no select needed.
+        m = a.clamp(max=delta)
+        return reduce(a.sub_(m, alpha=0.5).mul_(m), reduction).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
