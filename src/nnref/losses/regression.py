@@ -32,6 +32,12 @@ def _error(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return opmath(x) - opmath(y)
 
 
+def _times(fresh: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``fresh * factor``, in place unless backward is itself being differentiated
+    (create_graph), where the product's own backward needs ``fresh`` intact."""
+    return fresh * factor if torch.is_grad_enabled() else fresh.mul_(factor)
+
+
 def _input_and_target_grads(ctx, gx: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
     # d(loss)/d(target) = -d(loss)/d(input) for every loss of the error input - target.
     return (gx.to(x.dtype) if ctx.needs_input_grad[0] else None,
@@ -55,7 +61,7 @@ class _MSEFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        gx = _error(x, y) * (grad_scale(opmath(grad), ctx.reduction, x.numel()) * ctx.factor)
+        gx = _times(_error(x, y), grad_scale(opmath(grad), ctx.reduction, x.numel()) * ctx.factor)
         return *_input_and_target_grads(ctx, gx, x, y), None, None
 
 
@@ -174,8 +180,10 @@ class _HuberFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved_tensors
-        e = _error(x, y).clamp(-ctx.delta, ctx.delta)
-        gx = e * grad_scale(opmath(grad), ctx.reduction, x.numel())
+        e = _error(x, y)
+        e = e.clamp(-ctx.delta, ctx.delta) if torch.is_grad_enabled() else \
+            e.clamp_(-ctx.delta, ctx.delta)
+        gx = _times(e, grad_scale(opmath(grad), ctx.reduction, x.numel()))
         return *_input_and_target_grads(ctx, gx, x, y), None, None
 
 
@@ -239,7 +247,7 @@ class _RMSEFn(torch.autograd.Function):
         # safe denominator so the unused branch of `where` cannot put NaN into double backward.
         positive = rf > 0
         inv = torch.where(positive, 1 / torch.where(positive, rf, torch.ones_like(rf)), 0.0)
-        gx = _error(x, y) * (grad_scale(opmath(grad), ctx.reduction, x.numel()) * inv)
+        gx = _times(_error(x, y), grad_scale(opmath(grad), ctx.reduction, x.numel()) * inv)
         return *_input_and_target_grads(ctx, gx, x, y), None
 
 
