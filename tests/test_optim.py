@@ -9,6 +9,8 @@ import inspect
 import pytest
 import torch
 from conftest import DEVICES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.optim.optimizer import _default_to_fused_or_foreach
 
@@ -25,6 +27,10 @@ SHORT = 50
 
 
 CASES = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}") for s in SPECS for kw in V.cases(s)]
+VARIANTS = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}")
+            for s in SPECS for kw in s.extra.get("variants", ())]
+PATHS = [pytest.param(torch.float32, False, id="float32-single_tensor"),
+         pytest.param(torch.float64, True, id="float64-foreach")]
 
 
 def _factories(spec, **overrides):
@@ -33,14 +39,23 @@ def _factories(spec, **overrides):
     return (lambda p: spec.reference(p, **kw)), make_base
 
 
-@pytest.mark.parametrize("spec,kwargs", CASES)
-def test_lockstep_500_steps_float32_single_tensor(spec, kwargs):
-    V.check_case(spec, {**kwargs, "foreach": False}, LOCKSTEP_STEPS, torch.float32)
+@pytest.mark.parametrize("dtype,foreach", PATHS)
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_lockstep_500_steps_every_case(spec, dtype, foreach):
+    # every registered case at once, one param group (and one MLP) per case
+    V.check_cases_grouped(spec, LOCKSTEP_STEPS, dtype, foreach=foreach)
 
 
-@pytest.mark.parametrize("spec,kwargs", CASES)
-def test_lockstep_500_steps_float64_foreach(spec, kwargs):
-    V.check_case(spec, {**kwargs, "foreach": True}, LOCKSTEP_STEPS, torch.float64)
+@pytest.mark.parametrize("dtype,foreach", PATHS)
+@pytest.mark.parametrize("spec,kwargs", VARIANTS)
+def test_lockstep_500_steps_notes_variants(spec, kwargs, dtype, foreach):
+    V.check_case(spec, {**kwargs, "foreach": foreach}, LOCKSTEP_STEPS, dtype)
+
+
+def test_adagrad_initial_accumulator_value_500_steps():
+    # torch reads it from the constructor only, so the grouped run above cannot vary it
+    spec = registry.spec("optim", "adagrad")
+    V.check_case(spec, {"initial_accumulator_value": 0.5}, LOCKSTEP_STEPS, torch.float32)
 
 
 @pytest.mark.slow
@@ -64,6 +79,15 @@ def test_lockstep_low_precision(spec, dtype):
     # eps = 1e-8 rounds to 0 in float16, and both would divide by zero: use one it can hold
     eps = {"eps": 1e-3} if "eps" in inspect.signature(spec.builtin).parameters else {}
     V.check_case(spec, {**spec.cases[-1], **eps}, 20, dtype)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_lockstep_with_random_hyperparameters(spec, data):
+    kwargs = {k: data.draw(st.floats(lo, hi), label=k) for k, (lo, hi) in spec.hyper.items()}
+    kwargs["foreach"] = data.draw(st.booleans(), label="foreach")
+    V.check_case(spec, kwargs, 30, torch.float64)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
@@ -148,7 +172,7 @@ def test_state_dict_cross_loads_both_ways_mid_training(spec):
     # and the reference's own round trip restores every state tensor
     again = spec.reference(run.model_b.parameters(), **kwargs)
     again.load_state_dict(swapped.opt_a.state_dict())
-    for a, b in zip(again.state.values(), swapped.opt_a.state.values()):
+    for a, b in zip(again.state.values(), swapped.opt_a.state.values(), strict=True):
         assert a.keys() == b.keys()
         for k in a:
             torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
@@ -165,7 +189,7 @@ def test_zero_grad(set_to_none):
         assert p.grad is None if set_to_none else not p.grad.any()
     before = [p.clone() for p in model.parameters()]
     opt.step()
-    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters())]
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
     # no gradient: the parameter is skipped; a zero gradient: Adam's momentum still moves it
     assert not any(moved) if set_to_none else all(moved)
 
@@ -269,7 +293,7 @@ def test_lookahead_nesterov_traces_torchs_reparametrised_trajectory():
                  torch.float64)
     for seed in range(5):
         run.train(LOCKSTEP_STEPS // 5, seed=seed, closure=True)
-        for a, b in zip(V.lookahead_points(run), run.params()[1]):
+        for a, b in zip(V.lookahead_points(run), run.params()[1], strict=True):
             torch.testing.assert_close(a, b)
 
 

@@ -68,8 +68,9 @@ def tilted_double_well(x: Tensor, y: Tensor) -> Tensor:
 
     The tilt :math:`0.3x` makes the left well deeper: global minimum :math:`f \approx -1.305` at
     :math:`(-1.0356, 0)`, local minimum :math:`f \approx -0.706` at :math:`(0.9601, 0)`,
-    separated by a barrier at :math:`x \approx 0.075` (roots of :math:`4x^3 - 4x + 0.3`). Descent started on the right stays in the local
-    minimum unless it carries enough velocity over the barrier.
+    separated by a barrier at :math:`x \approx 0.075` (roots of :math:`4x^3 - 4x + 0.3`).
+    Descent started on the right stays in the local minimum unless it carries enough velocity
+    over the barrier.
     """
     return x ** 4 - 2 * x * x + 0.3 * x + y * y
 

@@ -8,7 +8,12 @@ import torch
 from torch import Tensor
 
 from nnref.optim._common import (
-    ReferenceOptimizer, check_lr, check_nonnegative, increment_steps, make_sparse, new_step,
+    ReferenceOptimizer,
+    check_lr,
+    check_nonnegative,
+    increment_steps,
+    make_sparse,
+    new_step,
     scalar,
 )
 
@@ -29,7 +34,9 @@ class Adagrad(ReferenceOptimizer):
     with learning-rate decay :math:`\eta` and weight decay :math:`\lambda`. The effective step
     of a coordinate, :math:`\tilde\gamma_t/\sqrt{G_t}`, only shrinks: coordinates with large
     past gradients slow down for good (the notes' ``G += g^2; w -= a g / (sqrt(G) + eps)``).
-    The accumulator lives in ``state["sum"]``, created with the optimizer as torch does.
+    The accumulator lives in ``state["sum"]``, created with the optimizer as torch does, and
+    starts at the constructor's ``initial_accumulator_value`` in every param group (like
+    torch, a per-group value is ignored).
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported without weight decay: only
     the rows present in the gradient are updated.
@@ -75,21 +82,22 @@ class Adagrad(ReferenceOptimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p, group)
+                self._init_state(p)
 
-    def _init_state(self, p: Tensor, group: dict[str, Any]) -> dict[str, Any]:
+    def _init_state(self, p: Tensor) -> dict[str, Any]:
         state = self.state[p]
         if not state:
             state["step"] = new_step()
-            state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
+            # torch reads the constructor's value, never the group's: kept for parity
+            state["sum"] = torch.full_like(p, self.defaults["initial_accumulator_value"],
                                            memory_format=torch.preserve_format)
         return state
 
     def _single_tensor(self, group, params, grads) -> None:
         lr, lr_decay = scalar(group["lr"]), group["lr_decay"]
         wd, eps = group["weight_decay"], group["eps"]
-        for p, grad in zip(params, grads):
-            state = self._init_state(p, group)
+        for p, grad in zip(params, grads, strict=True):
+            state = self._init_state(p)
             step_t, state_sum = state["step"], state["sum"]
             step_t += 1
             step = step_t.item()
@@ -117,7 +125,7 @@ class Adagrad(ReferenceOptimizer):
     def _multi_tensor(self, group, params, grads) -> None:
         lr, lr_decay = scalar(group["lr"]), group["lr_decay"]
         wd, eps = group["weight_decay"], group["eps"]
-        states = [self._init_state(p, group) for p in params]
+        states = [self._init_state(p) for p in params]
         sums = [s["sum"] for s in states]
         steps = [s["step"] for s in states]
         owned = False  # whether ``grads`` are temporaries we may overwrite (never p.grad)

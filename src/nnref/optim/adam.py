@@ -8,7 +8,12 @@ import torch
 from torch import Tensor
 
 from nnref.optim._common import (
-    ReferenceOptimizer, check_beta, check_lr, check_nonnegative, increment_steps, new_step,
+    ReferenceOptimizer,
+    check_beta,
+    check_lr,
+    check_nonnegative,
+    increment_steps,
+    new_step,
     scalar,
 )
 
@@ -98,7 +103,7 @@ class Adam(ReferenceOptimizer):
     def _single_tensor(self, group, params, grads) -> None:
         lr, (beta1, beta2), eps = scalar(group["lr"]), group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
-        for p, grad in zip(params, grads):
+        for p, grad in zip(params, grads, strict=True):
             state = self._init_state(p, group)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             if group["maximize"]:

@@ -49,7 +49,8 @@ class LARS(ReferenceOptimizer):
 
     Args:
         params (iterable): parameters or dicts defining parameter groups.
-        lr (float, Tensor, optional): global learning rate :math:`\gamma` (default: 1e-3).
+        lr (float, Tensor, optional): global learning rate :math:`\gamma` (default: 1.0: with
+            the default :math:`\eta` a layer moves by about 0.1% of its norm per step).
         momentum (float, optional): momentum factor :math:`\mu \ge 0` (default: 0.9).
         weight_decay (float, optional): :math:`\lambda \ge 0` (default: 0).
         trust_coefficient (float, optional): :math:`\eta \ge 0` (default: 1e-3, the paper's).
@@ -64,7 +65,7 @@ class LARS(ReferenceOptimizer):
     def __init__(
         self,
         params,
-        lr: float | Tensor = 1e-3,
+        lr: float | Tensor = 1.0,
         momentum: float = 0.9,
         weight_decay: float = 0,
         trust_coefficient: float = 1e-3,
@@ -100,7 +101,7 @@ class LARS(ReferenceOptimizer):
 
     def _single_tensor(self, group, params, grads) -> None:
         lr, mu, wd = scalar(group["lr"]), group["momentum"], group["weight_decay"]
-        for p, grad in zip(params, grads):
+        for p, grad in zip(params, grads, strict=True):
             if group["maximize"]:
                 grad = -grad
             if self._adapted(group, p):
@@ -133,7 +134,7 @@ class LARS(ReferenceOptimizer):
                 a_grads = torch._foreach_add(a_grads, a_params, alpha=wd)
             a_grads = torch._foreach_mul(a_grads, list(ratios.unbind()))
             grads = list(grads)
-            for i, g in zip(adapted, a_grads):
+            for i, g in zip(adapted, a_grads, strict=True):
                 grads[i] = g
         if mu != 0:
             states = [self.state[p] for p in params]
@@ -142,7 +143,7 @@ class LARS(ReferenceOptimizer):
                 torch._foreach_mul_(bufs, mu)
                 torch._foreach_add_(bufs, grads)
             else:
-                for i, (s, g) in enumerate(zip(states, grads)):
+                for i, (s, g) in enumerate(zip(states, grads, strict=True)):
                     if bufs[i] is None:
                         bufs[i] = s["momentum_buffer"] = g.detach().clone()
                     else:

@@ -8,7 +8,12 @@ import torch
 from torch import Tensor
 
 from nnref.optim._common import (
-    ReferenceOptimizer, check_lr, check_nonnegative, increment_steps, new_step, scalar,
+    ReferenceOptimizer,
+    check_lr,
+    check_nonnegative,
+    increment_steps,
+    new_step,
+    scalar,
 )
 
 __all__ = ["RMSprop"]
@@ -102,7 +107,7 @@ class RMSprop(ReferenceOptimizer):
     def _single_tensor(self, group, params, grads) -> None:
         lr, alpha, eps = scalar(group["lr"]), group["alpha"], group["eps"]
         wd, mu, inside = group["weight_decay"], group["momentum"], group["eps_inside_sqrt"]
-        for p, grad in zip(params, grads):
+        for p, grad in zip(params, grads, strict=True):
             state = self._init_state(p, group)
             if group["maximize"]:
                 grad = -grad

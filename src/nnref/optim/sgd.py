@@ -67,7 +67,8 @@ class SGD(ReferenceOptimizer):
             dampening (default: False).
         maximize (bool, optional): maximize the objective instead (default: False).
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` picks it on
-            devices with foreach kernels, like torch (default: None).
+            devices with foreach kernels, like torch (default: None). As in torch, the foreach
+            Nesterov step leaves the Nesterov direction in ``p.grad``.
         ema (bool, optional): the notes' moving-average momentum, see above (default: False).
         lookahead (bool, optional): the notes' look-ahead Nesterov, see above (default: False).
 
@@ -174,7 +175,7 @@ class SGD(ReferenceOptimizer):
         lr, mu, wd = scalar(group["lr"]), group["momentum"], group["weight_decay"]
         ema, nesterov = group["ema"], group["nesterov"]
         damp = mu if ema else group["dampening"]  # the notes' EMA is momentum damped by mu
-        for p, grad in zip(params, grads):
+        for p, grad in zip(params, grads, strict=True):
             if group["maximize"]:
                 grad = -grad
             if wd != 0:
@@ -195,14 +196,12 @@ class SGD(ReferenceOptimizer):
         lr, mu, wd = scalar(group["lr"]), group["momentum"], group["weight_decay"]
         ema, nesterov = group["ema"], group["nesterov"]
         damp = mu if ema else group["dampening"]
-        owned = False  # whether ``grads`` are temporaries we may overwrite (never p.grad)
         if group["maximize"]:
-            grads, owned = torch._foreach_neg(grads), True
-        if wd != 0:
-            if owned:
+            grads = torch._foreach_neg(grads)
+            if wd != 0:  # reuse the negated copy
                 torch._foreach_add_(grads, params, alpha=wd)
-            else:
-                grads, owned = torch._foreach_add(grads, params, alpha=wd), True
+        elif wd != 0:
+            grads = torch._foreach_add(grads, params, alpha=wd)
         if mu != 0:
             states = [self.state[p] for p in params]
             bufs = [s.get("momentum_buffer") for s in states]
@@ -210,7 +209,7 @@ class SGD(ReferenceOptimizer):
                 torch._foreach_mul_(bufs, mu)
                 torch._foreach_add_(bufs, grads, alpha=1 - damp)
             else:  # first step (or a parameter that has just received its first gradient)
-                for i, (s, g) in enumerate(zip(states, grads)):
+                for i, (s, g) in enumerate(zip(states, grads, strict=True)):
                     if bufs[i] is None:
                         bufs[i] = s["momentum_buffer"] = (
                             g.mul(1 - mu) if ema else g.detach().clone()
@@ -218,10 +217,10 @@ class SGD(ReferenceOptimizer):
                     else:
                         bufs[i].mul_(mu).add_(g, alpha=1 - damp)
             if nesterov:
-                if owned:
-                    torch._foreach_add_(grads, bufs, alpha=mu)
-                else:
-                    grads = torch._foreach_add(grads, bufs, alpha=mu)
+                # In place, as torch: without maximize or weight decay ``grads`` are the p.grad
+                # tensors themselves, which then hold the Nesterov direction after the step; a
+                # fresh 4n-byte result would cost more than the whole update on the CPU.
+                torch._foreach_add_(grads, bufs, alpha=mu)
             else:
                 grads = bufs
         torch._foreach_add_(params, grads, alpha=-lr)

@@ -76,7 +76,7 @@ class Run:
         p = next(self.model_a.parameters())
         for x, y in batches(steps, p.dtype, p.device, seed):
             for model, opt in ((self.model_a, self.opt_a), (self.model_b, self.opt_b)):
-                def fn(model=model, opt=opt):
+                def fn(model=model, opt=opt, x=x, y=y):
                     opt.zero_grad()
                     loss = loss_of(model, x, y)
                     if opt.defaults.get("maximize"):
@@ -105,15 +105,10 @@ def pair(make_a: OptimizerFactory, make_b: OptimizerFactory, dtype=torch.float32
     return Run(a, b, make_a(split(a)), make_b(split(b)))
 
 
-def max_param_diff(run: Run) -> float:
-    pa, pb = run.params()
-    return max(float((x - y).abs().max()) for x, y in zip(pa, pb))
-
-
 def assert_params_close(run: Run) -> None:
     """``torch.testing.assert_close`` at default tolerances, parameter by parameter."""
     pa, pb = run.params()
-    for i, (x, y) in enumerate(zip(pa, pb)):
+    for i, (x, y) in enumerate(zip(pa, pb, strict=True)):
         torch.testing.assert_close(x, y, msg=lambda m, i=i: f"parameter {i}: {m}")
 
 
@@ -126,12 +121,13 @@ class LarsFormula(torch.optim.Optimizer):
     :math:`w \leftarrow w - \gamma b`; tensors with < 2 dims skip r and :math:`\lambda` when
     ``exclude_bias_and_norm``."""
 
-    def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0,
+    def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0,
                  trust_coefficient=1e-3, eps=1e-8, exclude_bias_and_norm=False,
                  maximize=False, foreach=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      eta=trust_coefficient, eps=eps,
-                                      exclude=exclude_bias_and_norm, maximize=maximize))
+                                      trust_coefficient=trust_coefficient, eps=eps,
+                                      exclude_bias_and_norm=exclude_bias_and_norm,
+                                      maximize=maximize))
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -140,16 +136,16 @@ class LarsFormula(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            lam, eta = group["weight_decay"], group["trust_coefficient"]
             for w in group["params"]:
                 if w.grad is None:
                     continue
                 g = -w.grad if group["maximize"] else w.grad
-                if group["exclude"] and w.dim() < 2:
+                if group["exclude_bias_and_norm"] and w.dim() < 2:
                     d = g
                 else:
                     wn, gn = (w * w).sum().sqrt(), (g * g).sum().sqrt()
-                    lam = group["weight_decay"]
-                    r = group["eta"] * wn / (gn + lam * wn + group["eps"])
+                    r = eta * wn / (gn + lam * wn + group["eps"])
                     if wn == 0 or gn == 0:
                         r = torch.ones_like(r)
                     d = r * (g + lam * w)
@@ -244,9 +240,40 @@ def check_case(spec: Spec, kwargs: Mapping[str, Any], steps: int, dtype=torch.fl
         pa, pb = lookahead_points(run), run.params()[1]
     else:
         pa, pb = run.params()
-    for i, (x, y) in enumerate(zip(pa, pb)):
+    for i, (x, y) in enumerate(zip(pa, pb, strict=True)):
         torch.testing.assert_close(x, y, msg=lambda m, i=i: f"parameter {i}: {m}")
-    return max(float((x - y).abs().max()) for x, y in zip(pa, pb))
+    return max(float((x - y).abs().max()) for x, y in zip(pa, pb, strict=True))
+
+
+def check_cases_grouped(spec: Spec, steps: int, dtype=torch.float32, device="cpu",
+                        foreach: bool | None = None) -> list[float]:
+    """All of ``spec.cases`` in one lockstep run: case ``k`` is param group ``k`` (its own MLP)
+    of one reference optimizer and one comparison optimizer, so a single ``step()`` updates
+    every case (also a test of per-group hyper-parameters). Raises ``AssertionError`` naming
+    the case that drifts; returns the largest parameter difference per case."""
+    defaults = {**spec.defaults, "foreach": foreach}
+    make_base, _ = comparison(spec, defaults)
+    models_a = [mlp(dtype, device, seed=k) for k in range(len(spec.cases))]
+    models_b = [copy.deepcopy(m) for m in models_a]
+    signs = [-1.0 if {**defaults, **case}.get("maximize") else 1.0 for case in spec.cases]
+    opt_a = spec.reference([{"params": list(m.parameters()), **case}
+                            for m, case in zip(models_a, spec.cases, strict=True)], **defaults)
+    opt_b = make_base([{"params": list(m.parameters()), **case}
+                       for m, case in zip(models_b, spec.cases, strict=True)])
+    for x, y in batches(steps, dtype, device):
+        for models, opt in ((models_a, opt_a), (models_b, opt_b)):
+            opt.zero_grad()
+            sum(s * loss_of(m, x, y) for s, m in zip(signs, models, strict=True)).backward()
+            opt.step()
+    errors = []
+    for case, ma, mb in zip(spec.cases, models_a, models_b, strict=True):
+        pairs = [(x.detach(), y.detach())
+                 for x, y in zip(ma.parameters(), mb.parameters(), strict=True)]
+        for i, (x, y) in enumerate(pairs):
+            torch.testing.assert_close(
+                x, y, msg=lambda m, i=i, case=case: f"case {case_label(case)}, parameter {i}: {m}")
+        errors.append(max(float((x - y).abs().max()) for x, y in pairs))
+    return errors
 
 
 def cases(spec: Spec) -> list[Mapping[str, Any]]:
