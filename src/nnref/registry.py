@@ -375,6 +375,7 @@ _NEG_EPS = ({"eps": -1e-8}, ValueError)
 _NEG_MOMENTUM = ({"momentum": -0.5}, ValueError)
 _BAD_BETAS = (({"betas": (1.0, 0.999)}, ValueError), ({"betas": (0.9, 1.0)}, ValueError),
               ({"betas": (-0.1, 0.999)}, ValueError))
+_ADAM_HYPER = {"lr": (1e-4, 1e-2), "weight_decay": (0.0, 0.1), "eps": (1e-10, 1e-4)}
 _ADAM_CASES = ({}, {"amsgrad": True}, {"weight_decay": 1e-2}, {"betas": (0.8, 0.99), "eps": 1e-6},
                {"maximize": True}, {"amsgrad": True, "weight_decay": 1e-2, "maximize": True})
 OPTIMIZERS: dict[str, Spec] = _table(
@@ -382,6 +383,7 @@ OPTIMIZERS: dict[str, Spec] = _table(
          cases=({}, {"weight_decay": 1e-2}, {"maximize": True},
                 {"weight_decay": 1e-2, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_MOMENTUM, ({"nesterov": True}, ValueError)),
+         hyper={"lr": (1e-4, 0.1), "weight_decay": (0.0, 0.1)},
          family="sgd", note="w <- w - lr g; batch / mini-batch / stochastic GD by batch size",
          extra={"state_bytes": 0}),
     Spec("momentum", "optim", O.SGD, torch.optim.SGD, aliases=("sgd_momentum",),
@@ -390,6 +392,8 @@ OPTIMIZERS: dict[str, Spec] = _table(
                 {"dampening": 0.1, "weight_decay": 1e-2, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_MOMENTUM,
                   ({"ema": True, "dampening": 0.5}, ValueError)),
+         hyper={"lr": (1e-4, 0.05), "momentum": (0.0, 0.99), "dampening": (0.0, 0.9),
+                "weight_decay": (0.0, 0.1)},
          family="sgd", note="torch: b = mu b + g, b_1 = g; ema=True: the notes' "
                             "V = mu V + (1 - mu) g, V_0 = 0",
          extra={"state_bytes": 4, "variants": ({"ema": True},
@@ -399,6 +403,7 @@ OPTIMIZERS: dict[str, Spec] = _table(
          cases=({}, {"weight_decay": 1e-2}, {"weight_decay": 1e-2, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, ({"momentum": 0.0}, ValueError),
                   ({"dampening": 0.1}, ValueError)),
+         hyper={"lr": (1e-4, 0.05), "momentum": (0.01, 0.99), "weight_decay": (0.0, 0.1)},
          family="sgd", note="torch's re-parametrised NAG; lookahead=True: the notes' gradient "
                             "at w - mu v (needs a closure)",
          extra={"state_bytes": 4, "variants": ({"nesterov": False, "lookahead": True},)}),
@@ -409,6 +414,8 @@ OPTIMIZERS: dict[str, Spec] = _table(
                  "initial_accumulator_value": 0.1, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_EPS, ({"lr_decay": -1.0}, ValueError),
                   ({"initial_accumulator_value": -1.0}, ValueError)),
+         hyper={"lr": (1e-4, 0.1), "lr_decay": (0.0, 0.1), "weight_decay": (0.0, 0.1),
+                "initial_accumulator_value": (0.0, 1.0), "eps": (1e-10, 1e-3)},
          family="adaptive", note="G += g^2; w -= lr g / (sqrt(G) + eps)",
          extra={"state_bytes": 4}),
     Spec("rmsprop", "optim", O.RMSprop, torch.optim.RMSprop, defaults={"lr": 1e-3},
@@ -416,6 +423,8 @@ OPTIMIZERS: dict[str, Spec] = _table(
                 {"alpha": 0.9}, {"maximize": True},
                 {"centered": True, "momentum": 0.5, "weight_decay": 1e-2, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_EPS, _NEG_MOMENTUM, ({"alpha": -0.5}, ValueError)),
+         hyper={"lr": (1e-4, 1e-2), "alpha": (0.5, 0.999), "momentum": (0.0, 0.9),
+                "weight_decay": (0.0, 0.1), "eps": (1e-10, 1e-3)},
          family="adaptive", note="eps outside the root like torch; eps_inside_sqrt=True: the "
                                  "notes' sqrt(E + eps)",
          extra={"state_bytes": 4,
@@ -423,13 +432,13 @@ OPTIMIZERS: dict[str, Spec] = _table(
                              {"eps_inside_sqrt": True, "centered": True, "momentum": 0.5})}),
     Spec("adam", "optim", O.Adam, torch.optim.Adam, cases=_ADAM_CASES,
          invalid=(_NEG_LR, _NEG_WD, _NEG_EPS, *_BAD_BETAS),
-         family="adaptive", note="momentum + RMSProp with bias correction",
+         hyper=_ADAM_HYPER, family="adaptive", note="momentum + RMSProp with bias correction",
          extra={"state_bytes": 8}),
     Spec("adamw", "optim", O.AdamW, torch.optim.AdamW,
          cases=_ADAM_CASES[:3] + ({"weight_decay": 0.1, "maximize": True},
                                   {"amsgrad": True, "weight_decay": 0.1, "maximize": True}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_EPS, *_BAD_BETAS),
-         family="adaptive", note="Adam with decoupled weight decay (default 1e-2)",
+         hyper=_ADAM_HYPER, family="adaptive", note="Adam with decoupled weight decay (default 1e-2)",
          extra={"state_bytes": 8}),
     Spec("lars", "optim", O.LARS, None, defaults={"lr": 1.0},
          cases=({}, {"weight_decay": 1e-2}, {"momentum": 0.0}, {"trust_coefficient": 1e-2},
@@ -437,6 +446,8 @@ OPTIMIZERS: dict[str, Spec] = _table(
                 {"maximize": True, "weight_decay": 1e-2}),
          invalid=(_NEG_LR, _NEG_WD, _NEG_EPS, _NEG_MOMENTUM,
                   ({"trust_coefficient": -1e-3}, ValueError)),
+         hyper={"lr": (0.1, 2.0), "momentum": (0.0, 0.95), "weight_decay": (0.0, 0.1),
+                "trust_coefficient": (1e-4, 1e-2)},
          family="layerwise", note="trust ratio eta |w| / (|g| + wd |w| + eps), 1 at zero norms; "
                                   "no torch built-in",
          extra={"state_bytes": 4}),
