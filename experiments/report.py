@@ -41,7 +41,10 @@ def overrides(job: Path) -> str:
     f = job / ".hydra" / "overrides.yaml"
     if not f.is_file():
         return job.name
-    return " ".join(yaml.safe_load(f.read_text()) or []) or "(defaults)"
+    # where outputs went is not part of what the job tried
+    kept = [o for o in yaml.safe_load(f.read_text()) or []
+            if not o.startswith(("paths.", "hydra.", "hydra/"))]
+    return " ".join(kept) or "(defaults)"
 
 
 def scalars(job: Path) -> pd.DataFrame:

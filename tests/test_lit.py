@@ -14,9 +14,6 @@ from nnref.data import Digits, TensorDataModule, build_datamodule
 from nnref.lit import DivergenceGuard, GradientFlowMonitor, LitModel
 from nnref.models import MLP
 
-# Some tests call training/validation steps directly, outside a Trainer, where self.log warns.
-pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
-
 
 def _trainer(steps, callbacks=(), **kwargs):
     return L.Trainer(max_steps=steps, accelerator="cpu", logger=kwargs.pop("logger", False),
@@ -113,9 +110,9 @@ def test_nll_and_bce_get_the_matching_output_activation():
     net = MLP(4, 3, width=5)
     ce = LitModel(net, num_outputs=3, loss="cross_entropy")
     nll = LitModel(net, num_outputs=3, loss="nll")
-    torch.testing.assert_close(nll._step((x, y), "val"), ce._step((x, y), "val"))
+    torch.testing.assert_close(nll._loss((x, y), "val"), ce._loss((x, y), "val"))
     expected = nn.functional.cross_entropy(net(x), y)
-    torch.testing.assert_close(ce._step((x, y), "val"), expected)
+    torch.testing.assert_close(ce._loss((x, y), "val"), expected)
 
 
 def test_penalties_are_added_to_the_loss():

@@ -47,8 +47,9 @@ class LitModel(L.LightningModule):
         + \lambda_2 \sum w^2,
 
     minimised by the registry optimizer, with gradients clipped to ``clip_grad_norm`` (global
-    L2 norm) before each step. Logs ``train/loss``, ``val/loss``, ``test/loss`` and, for
-    classification, ``*/acc`` (torchmetrics).
+    L2 norm) before each step. Logs ``train/loss_step`` (every ``log_every_n_steps``),
+    ``train/loss_epoch`` (epoch mean of the data loss), ``val/loss``, ``test/loss`` and, for
+    classification, ``train/acc``, ``val/acc``, ``test/acc`` (torchmetrics).
 
     Args:
         model: the network (its output is logits for classification).
@@ -96,42 +97,59 @@ class LitModel(L.LightningModule):
             split: torchmetrics.Accuracy(task=task, **metrics[task])
             for split in ("train_", "val_", "test_")
         }) if task in metrics else None
+        self.train_loss = torchmetrics.MeanMetric()  # epoch mean of the data loss
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _step(self, batch, split: str) -> torch.Tensor:
+    def _loss(self, batch, split: str) -> torch.Tensor:
         x, y = batch
         out = self.model(x)
         pred = out if self.output_act is None else self.output_act(out)
-        loss = self.loss_fn(pred, y)
-        on_step = split == "train"
-        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
         if self.acc is not None:
-            acc = self.acc[split + "_"]
-            acc(out if self.task == "multiclass" else out.sigmoid(), y.long()
-                if self.task != "multiclass" else y)
-            self.log(f"{split}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+            self.acc[split + "_"].update(
+                out if self.task == "multiclass" else out.sigmoid(),
+                y if self.task == "multiclass" else y.long())
+        return self.loss_fn(pred, y)
+
+    def _eval_step(self, batch, split: str) -> torch.Tensor:
+        loss = self._loss(batch, split)
+        self.log(f"{split}/loss", loss, prog_bar=True)
+        if self.acc is not None:
+            self.log(f"{split}/acc", self.acc[split + "_"], prog_bar=True)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._step(batch, "train")
+        loss = self._loss(batch, "train")
+        self.train_loss.update(loss.detach())
         hp = self.hparams
+        penalty = None
         if hp.l1 or hp.l2:
             penalty = loss.new_zeros(())
             if hp.l1:
                 penalty = penalty + regularization.l1_penalty(self.model, hp.l1)
             if hp.l2:
                 penalty = penalty + regularization.l2_penalty(self.model, hp.l2)
-            self.log("train/penalty", penalty, on_step=True, on_epoch=False)
-            loss = loss + penalty
-        return loss
+        # self.log costs about a millisecond, as much as a whole step of a small MLP: call it
+        # only on the steps Lightning writes to the loggers (every log_every_n_steps).
+        trainer = self._trainer
+        if trainer is not None and ((self.global_step + 1) % trainer.log_every_n_steps == 0
+                                    or trainer.should_stop):
+            self.log("train/loss_step", loss, prog_bar=True)
+            if penalty is not None:
+                self.log("train/penalty", penalty)
+        return loss if penalty is None else loss + penalty
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+    def on_train_epoch_end(self) -> None:
+        self.log("train/loss_epoch", self.train_loss)
+        if self.acc is not None:
+            self.log("train/acc", self.acc["train_"])
 
-    def test_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "test")
+    def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
+        return self._eval_step(batch, "test")
 
     def on_fit_start(self) -> None:
         # Small data sets live where the model is: move them once, slice batches there.

@@ -1,0 +1,84 @@
+"""Benchmark section ``training``: steps/s of the LightningModule vs a plain PyTorch loop.
+
+Both train the default digits MLP (``conf/model/mlp.yaml``: 2 hidden layers of 64 ReLU units,
+Adam, lr 1e-3, batch 64) for the same number of optimizer steps on the same in-memory batches;
+the Lightning side is a complete ``Trainer.fit`` (set-up, logging of loss and accuracy each
+step, no validation, no checkpoints), so the ratio is what a user pays for the framework.
+Target: ratio >= 0.8.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch.utils import benchmark
+
+from nnref import registry
+from nnref.data import Digits, IndexBatches
+from nnref.lit import LitModel
+from nnref.models import MLP
+
+__all__ = ["run"]
+
+
+def _plain(dm: Digits, device: torch.device, impl: str, steps: int):
+    x, y = dm.splits["train"]
+
+    def loop() -> None:
+        torch.manual_seed(0)
+        model = MLP(64, 10, width=64, depth=2, impl=impl).to(device)
+        opt = registry.get("optim", "adam", impl=impl, lr=1e-3)(model.parameters())
+        loss_fn = registry.get("loss", "cross_entropy", impl=impl)
+        loader = IndexBatches(x, y, 64, shuffle=True)
+        done = 0
+        while done < steps:
+            for xb, yb in loader:
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(xb), yb).backward()
+                opt.step()
+                done += 1
+                if done == steps:
+                    break
+        float(loss_fn(model(x[:64]), y[:64]).detach())  # wait for the device
+
+    return loop
+
+
+def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
+    accelerator = "gpu" if device.type == "cuda" else device.type
+
+    def fit() -> None:
+        torch.manual_seed(0)
+        lit = LitModel(MLP(64, 10, width=64, depth=2, impl=impl), optim="adam",
+                       optim_kwargs={"lr": 1e-3}, impl=impl)
+        trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
+                            enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, limit_val_batches=0,
+                            num_sanity_val_steps=0)
+        trainer.fit(lit, datamodule=dm)
+
+    return fit
+
+
+def run(args) -> str:
+    device = torch.device(args.device)
+    steps = 200 if args.quick else 1000
+    repeats = 2 if args.quick else 3
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    dm = Digits(batch_size=64)
+    dm.to_device(device)
+    rows = ["| impl | plain loop (steps/s) | Lightning (steps/s) | Lightning / plain |",
+            "|---|---|---|---|"]
+    for impl in ("reference", "torch"):
+        rate = {}
+        for label, make in (("plain", _plain), ("lightning", _lightning)):
+            fn = make(dm, device, impl, steps)
+            fn()  # warm-up: imports, allocator, first-call overheads
+            t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).timeit(repeats)
+            rate[label] = steps / t.median
+        rows.append(f"| {impl} | {rate['plain']:.0f} | {rate['lightning']:.0f} | "
+                    f"{rate['lightning'] / rate['plain']:.2f}x |")
+    return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), {steps} steps per fit, "
+            f"median of {repeats}, device {device}.\n\n" + "\n".join(rows))

@@ -1,0 +1,200 @@
+"""nnref.training and the Hydra app: configs compose and run, bad configs give one line, runs
+repeat bit for bit, diverge cleanly, resume; sweeps run under each launcher."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from nnref.training import ConfigError, flatten, train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+# Short runs: a few steps, no per-step figures.
+QUICK = ["trainer.max_epochs=2", "trainer.limit_train_batches=5", "trainer.log_every_n_steps=1",
+         "callbacks.gradient_flow.every_n_steps=2"]
+
+
+def make_cfg(tmp_path, overrides=()):
+    os.environ.setdefault("NNREF_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.log_dir={tmp_path}",
+                                          f"paths.data_dir={tmp_path / 'data'}",
+                                          f"paths.output_dir={tmp_path / 'run'}", *overrides],
+                      return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_with_fast_dev_run(tmp_path, experiment):
+    metrics = train(make_cfg(tmp_path, [f"experiment={experiment}", "debug=fast_dev_run"]))
+    assert metrics["failed"] == 0 and metrics["steps"] == 1
+    assert torch.isfinite(torch.tensor([metrics["train/loss_epoch"], metrics["val/loss"]])).all()
+
+
+@pytest.mark.parametrize("override, key, choice", [
+    ("model.activation=relu7", "model.activation", "leaky_relu"),
+    ("optim.name=adamx", "optim.name", "adamw"),
+    ("loss.name=hinge", "loss.name", "cross_entropy"),
+    ("init.name=orthogonal", "init.name", "he_normal"),
+    ("optim.lr=-0.1", "optim.lr", "> 0"),
+    ("model.dropout=1.5", "model.dropout", "[0, 1)"),
+    ("model.depth=0", "model.depth", ">= 1"),
+    ("data.batch_size=0", "data.batch_size", "'full'"),
+    ("impl=numpy", "impl", "reference"),
+    ("data.name=cifar", "data.name", "mnist1d"),
+    ("regularization.l2=-1", "regularization.l2", ">= 0"),
+])
+def test_bad_config_is_one_line_naming_key_and_choices(tmp_path, override, key, choice):
+    with pytest.raises(ConfigError) as e:
+        train(make_cfg(tmp_path, [override]))
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(key + "=") and choice in msg
+
+
+def test_missing_idx_files_are_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="train-images-idx3-ubyte") as e:
+        train(make_cfg(tmp_path, ["data=mnist", f"data.root={tmp_path}"]))
+    assert "\n" not in str(e.value)
+
+
+def test_cli_bad_config_prints_one_line(tmp_path, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_in_process(monkeypatch, tmp_path, "model.dropout=1.5", multirun=False)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "config error: model.dropout=1.5 is out of range; must be in [0, 1)"]
+
+
+def test_seed_makes_a_cpu_run_repeatable(tmp_path):
+    runs = [train(make_cfg(tmp_path / str(i), [*QUICK, "model.dropout=0.3"])) for i in range(3)]
+    other = train(make_cfg(tmp_path / "s", [*QUICK, "model.dropout=0.3", "seed=1"]))
+    assert runs[0]["val/loss"] == runs[1]["val/loss"] == runs[2]["val/loss"]
+    assert runs[0]["train/loss_epoch"] == runs[1]["train/loss_epoch"]
+    assert other["val/loss"] != runs[0]["val/loss"]
+
+
+def test_forced_divergence_is_reported_not_raised(tmp_path):
+    metrics = train(make_cfg(tmp_path, ["optim=sgd", "optim.lr=1e3", "trainer.max_epochs=5"]))
+    assert metrics["diverged"] == 1 and metrics["failed"] == 0
+    assert metrics["steps"] < 5 * 20
+
+
+def test_hparams_and_scalars_in_tensorboard(tmp_path):
+    from tbparse import SummaryReader
+
+    train(make_cfg(tmp_path, QUICK))
+    reader = SummaryReader(str(tmp_path / "run" / "tensorboard"))
+    hp = dict(zip(reader.hparams.tag, reader.hparams.value, strict=True))
+    assert hp["model/activation"] == "relu" and hp["optim/lr"] == pytest.approx(1e-3)
+    assert not any(k.startswith(("paths", "callbacks", "hydra")) for k in hp)
+    tags = set(reader.scalars.tag)
+    assert {"hp/val_loss", "hp/val_acc", "hp/diverged", "hp/steps", "val/loss",
+            "grad_norm/model.hidden1.linear"} <= tags
+
+
+def test_flatten_drops_none_and_stringifies():
+    assert flatten({"a": {"b": 1, "c": None}, "d": [1, 2], "e": "x"}) == {
+        "a/b": 1, "d": "[1, 2]", "e": "x"}
+
+
+def test_resume_from_last_checkpoint(tmp_path):
+    base = ["data.batch_size=full", "callbacks.gradient_flow=null"]
+    straight = train(make_cfg(tmp_path / "a", [*base, "trainer.max_epochs=8"]))
+    first = train(make_cfg(tmp_path / "b", [*base, "trainer.max_epochs=4"]))
+    assert (tmp_path / "b" / "run" / "checkpoints" / "last.ckpt").is_file()
+    resumed = train(make_cfg(tmp_path / "b", [*base, "trainer.max_epochs=8", "ckpt_path=last"]))
+    assert first["steps"] == 4 and resumed["steps"] == straight["steps"] == 8
+    torch.testing.assert_close(torch.tensor(resumed["val/loss"]),
+                               torch.tensor(straight["val/loss"]))
+    assert first["val/loss"] != straight["val/loss"]
+
+
+# --- the Hydra app (experiments/train.py): single runs and sweeps ------------------------------
+
+def _argv(tmp_path, overrides, multirun):
+    return [str(ROOT / "experiments" / "train.py"), *(["-m"] if multirun else []),
+            f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+
+
+def run_in_process(monkeypatch, tmp_path, *overrides, multirun=True):
+    """Run the entry point as ``python experiments/train.py ...`` would, in this process (the
+    launchers that run jobs in-process: basic, and the Optuna sweeper on top of it)."""
+    monkeypatch.setattr(sys, "argv", _argv(tmp_path, overrides, multirun))
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(ROOT / "experiments" / "train.py"), run_name="__main__")
+    return tmp_path / "sweep"
+
+
+def run_app(tmp_path, *overrides, multirun=True, timeout=420):
+    """Run the entry point in a subprocess (launchers that start their own processes)."""
+    proc = subprocess.run([sys.executable, *_argv(tmp_path, overrides, multirun)],
+                          capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "sweep", proc
+
+
+def report_rows(sweep):
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    md = report.report(sweep)
+    assert (sweep / "loss_curves.png").is_file() and (sweep / "grad_norms.png").is_file()
+    table, _ = report.summarise(sweep)
+    return md, table
+
+
+def test_sweep_survives_a_diverging_job_and_reports(tmp_path, monkeypatch):
+    sweep = run_in_process(monkeypatch, tmp_path, "optim=sgd", "optim.lr=1e3,0.05",
+                           "trainer.max_epochs=3")
+    md, table = report_rows(sweep)
+    assert list(table.diverged) == [1, 0]
+    assert table.steps.iloc[1] == 3 * 20 and table.steps.iloc[0] < 60
+    assert "| optim=sgd optim.lr=1000.0 trainer.max_epochs=3 |" in md.read_text()
+
+
+def test_optuna_sweep_of_three_trials(tmp_path, monkeypatch):
+    sweep = run_in_process(monkeypatch, tmp_path, "hparams_search=optuna",
+                           "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
+                           *QUICK, multirun=False)
+    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert result["name"] == "optuna" and 0 < result["best_value"] < 10
+    assert len([d for d in sweep.iterdir() if d.name.isdigit()]) == 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_two_job_sweep_under_parallel_launchers(tmp_path, launcher):
+    sweep, _ = run_app(tmp_path, f"hydra/launcher={launcher}",
+                       "model.activation=sigmoid,relu", *QUICK)
+    _, table = report_rows(sweep)
+    assert len(table) == 2 and list(table.diverged) == [0, 0]
+
+
+@pytest.mark.slow
+def test_ddp_spawn_two_processes_on_cpu(tmp_path):
+    _, proc = run_app(tmp_path, "trainer=ddp_spawn", "trainer.max_steps=4",
+                      "callbacks.gradient_flow=null", f"hydra.run.dir={tmp_path / 'run'}",
+                      multirun=False)
+    log = (tmp_path / "run" / "train.log").read_text() + proc.stderr
+    assert "world_size=2" in log or "distributed_backend=gloo" in log
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
