@@ -8,6 +8,35 @@ import sys
 from nnref import registry, verify
 
 
+def _builtin_name(obj) -> str:
+    if obj is None:
+        return "none (oracle)"
+    module, name = obj.__module__, obj.__qualname__
+    if module.startswith("nnref"):  # a thin adapter over torch, kept in the registry
+        return f"torch via `registry.{name}`"
+    return f"`{_short(module)}.{name}`"
+
+
+def _short(module: str) -> str:
+    for long, short in (("torch.nn.modules", "nn"), ("torch.nn.init", "nn.init"),
+                        ("torch.optim", "optim")):
+        if module.startswith(long):
+            return short
+    return module
+
+
+def registry_table(kinds=None) -> str:
+    """Markdown table of every registered component: the README's feature table."""
+    lines = ["| kind | name | aliases | reference | torch counterpart | note |",
+             "|---|---|---|---|---|---|"]
+    for kind in kinds or registry.KINDS:
+        for s in registry.KINDS[kind].values():
+            ref = getattr(s.reference, "__name__", str(s.reference))
+            lines.append(f"| {kind} | `{s.name}` | {', '.join(s.aliases) or '-'} | `{ref}` | "
+                         f"{_builtin_name(s.builtin)} | {s.note} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnref", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -17,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", action="append",
                    help="cpu, cuda, ... (repeatable); default: cpu and cuda when available")
     p.add_argument("--name", action="append", help="only this component (repeatable)")
+    p_list = sub.add_parser("list", help="print the registry as a markdown table")
+    p_list.add_argument("--kind", action="append", choices=list(registry.KINDS))
     args = parser.parse_args(argv)
+
+    if args.command == "list":
+        print(registry_table(args.kind))
+        return 0
 
     rows = verify.run(args.kind, args.device, args.name)
     print(verify.format_table(rows))
