@@ -166,7 +166,8 @@ def test_init_model_initializes_weights_zeroes_biases_and_keeps_norm_parameters(
         assert torch.count_nonzero(layer.bias) == 0
     for i in (0, 4, 6):
         assert torch.equal(model[i].weight, twin[i].weight)
-    assert torch.equal(model[1].weight, torch.ones(4)) and torch.equal(model[1].bias, torch.zeros(4))
+    assert torch.equal(model[1].weight, torch.ones(4))
+    assert torch.equal(model[1].bias, torch.zeros(4))
     assert torch.equal(model[5].weight, prelu)
 
 

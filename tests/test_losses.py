@@ -158,13 +158,19 @@ def test_bce_with_logits_is_stable_for_large_logits(x):
                                torch.autograd.grad(want.sum(), xs)[0])
 
 
-def test_nan_in_nan_out():
-    x = torch.tensor([float("nan"), 1.0])
+def test_nan_in_nan_out_and_gradients_like_torch():
     y = torch.tensor([0.0, 0.5])
-    for fn in (L.mse_loss, L.l1_loss, L.huber_loss, L.rmse_loss,
-               L.binary_cross_entropy_with_logits):
-        out = fn(x, y, reduction="none")
+    pairs = [(L.mse_loss, F.mse_loss), (L.l1_loss, F.l1_loss), (L.huber_loss, F.huber_loss),
+             (L.rmse_loss, lambda x, t, reduction: V.ORACLES["rmse"](reduction)(x, t)),
+             (L.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits)]
+    for fn, base in pairs:
+        x = torch.tensor([float("nan"), 1.0], requires_grad=True)
+        out, want = fn(x, y, reduction="none"), base(x, y, reduction="none")
         assert out[0].isnan() and not out[1].isnan(), fn.__name__
+        torch.testing.assert_close(out, want, equal_nan=True)
+        # torch's convention for the gradient at NaN: NaN, except l1's sign(NaN) = 0
+        torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0],
+                                   torch.autograd.grad(want.sum(), x)[0], equal_nan=True)
 
 
 def test_half_mse_is_the_notes_loss_whose_gradient_is_the_error():

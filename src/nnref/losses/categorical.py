@@ -45,9 +45,8 @@ def _index_weights(y, weight, ignore_index, dtype):
     """Per-row weight w[y_n], 0 on ignored rows, and the targets with ignored rows set to 0."""
     valid = y != ignore_index
     y_safe = y.masked_fill(~valid, 0)
-    if weight is None:
-        return valid.to(dtype), valid.to(dtype), y_safe
-    return opmath(weight)[y_safe] * valid, valid.to(dtype), y_safe
+    valid = valid.to(dtype)
+    return valid if weight is None else opmath(weight)[y_safe] * valid, valid, y_safe
 
 
 def _exp_times(log_p, coef):
@@ -201,8 +200,13 @@ def _flatten(input, target, weight, fn, probability_ok):
 
 
 def _check_indices(y, classes, ignore_index, fn):
+    if not y.numel():
+        return
+    low, high = torch.aminmax(y)
+    if bool((low >= 0) & (high < classes)):  # the common case in one pass
+        return
     bad = (y != ignore_index) & ((y < 0) | (y >= classes))
-    if y.numel() and bool(bad.any()):
+    if bool(bad.any()):
         raise IndexError(
             f"{fn}(): argument 'target' has class index {int(y[bad][0])} outside the range "
             f"[0, {classes - 1}] (and not ignore_index={ignore_index})"

@@ -116,9 +116,9 @@ class _L1Fn(torch.autograd.Function):
     @staticmethod
     def forward(x, y, reduction):
         e = _error(x, y)
-        # The derivative is sign(e) and its own derivative is 0, so one byte per element is
-        # all backward needs (torch keeps the float error).
-        return reduce(e.abs(), reduction).to(x.dtype), torch.sign(e).to(torch.int8)
+        # The derivative is sign(e) (NaN for NaN) and its own derivative is 0, so backward
+        # needs only the sign, kept in the input's dtype: no more than torch keeps.
+        return reduce(e.abs(), reduction).to(x.dtype), torch.sign(e).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -130,7 +130,7 @@ class _L1Fn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _):
         (sign,) = ctx.saved_tensors
-        gx = sign.to(opmath(grad).dtype) * grad_scale(opmath(grad), ctx.reduction, sign.numel())
+        gx = opmath(sign) * grad_scale(opmath(grad), ctx.reduction, sign.numel())
         return (gx.to(ctx.dtypes[0]) if ctx.needs_input_grad[0] else None,
                 (-gx).to(ctx.dtypes[1]) if ctx.needs_input_grad[1] else None, None)
 
@@ -167,10 +167,10 @@ class _HuberFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x, y, reduction, delta):
-        a = _error(x, y).abs_()
-        # With m = min(|e|, delta) both branches are m (|e| - m / 2): no select needed.
-        m = a.clamp(max=delta)
-        return reduce(a.sub_(m, alpha=0.5).mul_(m), reduction).to(x.dtype)
+        e = _error(x, y)
+        # With m = clamp(e, -delta, delta) both branches are m (e - m / 2): no select needed.
+        m = e.clamp(-delta, delta)
+        return reduce(e.sub_(m, alpha=0.5).mul_(m), reduction).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
