@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 
 import pytest
 import torch
@@ -52,6 +53,19 @@ def test_gradcheck_and_gradgradcheck_training_and_eval(spec, shape):
 @pytest.mark.parametrize(("spec", "shape"), SHAPES)
 def test_float32_is_as_accurate_as_torch_for_offset_channels(spec, shape):
     V.check_accuracy(shape)
+
+
+@pytest.mark.parametrize("shape", [(256, 6, 64), (32, 6, 24, 24)], ids=str)
+def test_large_inputs_reduced_in_chunks_match_torch(shape):
+    # Above nnref.normalization._CHUNK elements the CPU reductions run chunk by chunk. The
+    # logic is compared with torch in float64; in float32, sums of ~1e4 terms of both signs
+    # differ from torch's (differently ordered) ones by more than rtol=1.3e-6 of the result
+    # for *any* two summation orders, so float32 is held to the float64 truth instead: at
+    # least as accurate as torch's own kernel.
+    assert math.prod(shape) > N._CHUNK
+    spec = registry.spec("norm", "bn1d" if len(shape) == 3 else "bn2d")
+    V.check_steps(spec, {"num_features": 6}, shape, torch.float64, steps=3)
+    V.check_accuracy(shape, seeds=2)
 
 
 @pytest.mark.parametrize(("spec", "kwargs", "shape"), CASES)

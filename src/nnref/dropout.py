@@ -34,6 +34,16 @@ MODES = ("inverted", "classic")
 _ALPHA_PRIME = -SELU_ALPHA * SELU_SCALE
 
 
+def _factor(keep: torch.Tensor, scale: float, dtype: torch.dtype) -> torch.Tensor:
+    """keep * scale as a (temporary) tensor of ``dtype``.
+
+    Multiplying by it (rather than torch.where) keeps NaN * 0 = NaN, as torch's x * noise
+    does; converting the mask first avoids the slow mixed float-by-bool multiply kernel.
+    """
+    factor = keep.to(dtype)
+    return factor if scale == 1.0 else factor.mul_(scale)
+
+
 class _MaskScaleFn(torch.autograd.Function):
     """y = x * keep * scale for a fixed bool ``keep`` (broadcast over x) and a float ``scale``."""
 
@@ -41,8 +51,7 @@ class _MaskScaleFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x, keep, scale):
-        # Multiplying (rather than torch.where) keeps NaN * 0 = NaN, as torch's x * noise does.
-        return x.mul(keep).mul_(scale)
+        return x * _factor(keep, scale, x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -52,7 +61,29 @@ class _MaskScaleFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
-        return grad.mul(keep).mul_(ctx.scale), None, None
+        return grad * _factor(keep, ctx.scale, grad.dtype), None, None
+
+
+class _AlphaFn(torch.autograd.Function):
+    """y = a (m x + alpha' (1 - m)) + b, b = -a alpha' p, for a fixed bool mask m."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x, keep, a, p):
+        # = (m a) (x - alpha') + a alpha' (1 - p): three fast passes, no torch.where
+        # (slow on CPU); dropped NaN stays NaN as in torch's x * noise + b.
+        return (x - _ALPHA_PRIME).mul_(_factor(keep, a, x.dtype)).add_(a * _ALPHA_PRIME * (1 - p))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.a = inputs[2]
+        ctx.save_for_backward(inputs[1])  # the bool mask only
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return grad * _factor(keep, ctx.a, grad.dtype), None, None, None
 
 
 def _check_p(p: float, fn: str) -> None:
@@ -264,14 +295,7 @@ def alpha_dropout(
     q = 1.0 - p
     keep = bernoulli_mask(input, input.shape, q, generator)
     a = 1.0 / math.sqrt(q * (1.0 + p * _ALPHA_PRIME**2))
-    # m * (a x) + [a alpha' (1 - m) + b]: the bracket is one of two constants, picked by m.
-    shift_kept, shift_dropped = -a * _ALPHA_PRIME * p, a * _ALPHA_PRIME * q
-    shift = torch.where(keep, shift_kept, shift_dropped).to(input.dtype)
-
-    def fn(x):
-        return _MaskScaleFn.apply(x, keep, a).add_(shift)
-
-    return apply_maybe_inplace(fn, input, inplace)
+    return apply_maybe_inplace(lambda x: _AlphaFn.apply(x, keep, a, p), input, inplace)
 
 
 class _DropoutBase(nn.Module):
