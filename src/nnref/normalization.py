@@ -113,7 +113,7 @@ class _BatchNormFn(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, weight, bias, mean, invstd, eps, batch_stats = inputs
-        ctx.eps, ctx.batch_stats, ctx.has_bias = eps, batch_stats, bias is not None
+        ctx.eps, ctx.batch_stats = eps, batch_stats
         ctx.save_for_backward(x, weight, mean, invstd)  # input + per-channel vectors only
 
     @staticmethod

@@ -456,7 +456,7 @@ OPTIMIZERS: dict[str, Spec] = _table(
 # ---------------------------------------------------------------------------------------------
 # Dropout family (INVENTORY section 4) — kind "dropout".
 # ---------------------------------------------------------------------------------------------
-# extra["shape"]: the input shape the harness uses; "functional": the functional form.
+# extra["shape"]: the input shape the harness uses (channels on dim 1).
 _BAD_P = (({"p": -0.1}, ValueError), ({"p": 1.5}, ValueError))
 
 DROPOUT: dict[str, Spec] = _table(
@@ -467,20 +467,20 @@ DROPOUT: dict[str, Spec] = _table(
          family="dropout",
          note="inverted: m x / (1 - p) in training; mode='classic': m x, then (1 - p) x at "
               "inference (notes: 'by p')",
-         extra={"shape": (64, 6), "functional": D.dropout}),
+         extra={"shape": (64, 6)}),
     Spec("dropout1d", "dropout", D.Dropout1d, nn.Dropout1d,
          cases=({}, {"p": 0.2}, {"p": 0.3, "inplace": True}), hyper={"p": (0.0, 1.0)},
          invalid=_BAD_P, family="dropout", note="zeroes whole channels of (N, C, L)",
-         extra={"shape": (16, 6, 10), "functional": D.dropout1d}),
+         extra={"shape": (16, 6, 10)}),
     Spec("dropout2d", "dropout", D.Dropout2d, nn.Dropout2d,
          cases=({}, {"p": 0.2}, {"p": 0.3, "inplace": True}), hyper={"p": (0.0, 1.0)},
          invalid=_BAD_P, family="dropout", note="zeroes whole feature maps of (N, C, H, W)",
-         extra={"shape": (8, 6, 5, 5), "functional": D.dropout2d}),
+         extra={"shape": (8, 6, 5, 5)}),
     Spec("alpha_dropout", "dropout", D.AlphaDropout, nn.AlphaDropout,
          cases=({}, {"p": 0.2}, {"p": 0.1, "inplace": True}, {"p": 1.0}),
          hyper={"p": (0.0, 0.9)}, invalid=_BAD_P, family="dropout",
          note="dropped units -> SELU saturation, then affine: keeps mean 0 / variance 1",
-         extra={"shape": (64, 6), "functional": D.alpha_dropout}),
+         extra={"shape": (64, 6)}),
     Spec("dropconnect", "dropout", D.DropConnectLinear, None,
          aliases=("drop_connect", "dropconnect_linear"),
          cases=({"in_features": 6, "out_features": 4},
