@@ -250,6 +250,20 @@ def test_per_sample_gradients_with_vmap():
         torch.testing.assert_close(per_sample, loop)
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # vmap's in-place fallback
+def test_per_sample_gradients_with_vmap_for_classification_losses():
+    x = torch.randn(6, 3, 5, dtype=torch.float64)
+    y = torch.randint(0, 5, (6, 3))
+    t = torch.rand(6, 3, 5, dtype=torch.float64)
+    cases = [(L.cross_entropy, y), (L.cross_entropy, t.softmax(-1)),
+             (lambda a, b: L.nll_loss(torch.log_softmax(a, -1), b), y),
+             (L.binary_cross_entropy_with_logits, t)]
+    for fn, target in cases:
+        per_sample = torch.func.vmap(torch.func.grad(fn))(x, target)
+        loop = torch.stack([torch.func.grad(fn)(xi, ti) for xi, ti in zip(x, target, strict=True)])
+        torch.testing.assert_close(per_sample, loop)
+
+
 @settings(max_examples=30, deadline=None)
 @given(delta=st.floats(0.05, 5.0), scale=st.floats(0.1, 10.0), seed=st.integers(0, 1000))
 def test_huber_matches_torch_for_any_delta(delta, scale, seed):

@@ -38,12 +38,23 @@ def check_pair(input: object, target: object, fn: str) -> None:
         )
 
 
+def violated(condition: torch.Tensor) -> bool:
+    """``bool(condition)`` for a value check, or False inside ``torch.func.vmap``, where values
+    are not concrete: the check is skipped there rather than failing the transform."""
+    try:
+        return bool(condition)
+    except RuntimeError as exc:
+        if "data-dependent" not in str(exc):
+            raise
+        return False
+
+
 def check_unit_interval(t: torch.Tensor, name: str, fn: str) -> None:
     """Refuse values outside [0, 1] (NaN passes through, as in torch)."""
     if not t.numel():
         return
     low, high = torch.aminmax(t.detach())  # one read, no temporaries, nothing recorded
-    if bool((low < 0) | (high > 1)):
+    if violated((low < 0) | (high > 1)):
         raise ValueError(f"{fn}(): all elements of '{name}' must be between 0 and 1")
 
 

@@ -24,7 +24,12 @@ import torch
 from torch import nn
 
 from nnref.activations._common import check_input, opmath
-from nnref.losses._common import check_reduction, check_unit_interval, legacy_reduction
+from nnref.losses._common import (
+    check_reduction,
+    check_unit_interval,
+    legacy_reduction,
+    violated,
+)
 
 __all__ = ["CrossEntropyLoss", "cross_entropy", "NLLLoss", "nll_loss"]
 
@@ -203,10 +208,10 @@ def _check_indices(y, classes, ignore_index, fn):
     if not y.numel():
         return
     low, high = torch.aminmax(y)
-    if bool((low >= 0) & (high < classes)):  # the common case in one pass
+    if not violated((low < 0) | (high >= classes)):  # the common case in one pass
         return
     bad = (y != ignore_index) & ((y < 0) | (y >= classes))
-    if bool(bad.any()):
+    if violated(bad.any()):
         raise IndexError(
             f"{fn}(): argument 'target' has class index {int(y[bad][0])} outside the range "
             f"[0, {classes - 1}] (and not ignore_index={ignore_index})"
@@ -295,16 +300,16 @@ class _NLLFn(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         x, y, weight, ctx.ignore_index, ctx.reduction = inputs
         ctx.save_for_backward(y, weight)
-        ctx.x_meta = (x.shape, x.dtype, x.device)
+        ctx.x_meta = (x.shape, x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         y, weight = ctx.saved_tensors
-        shape, dtype, device = ctx.x_meta
+        shape, dtype = ctx.x_meta
         wy, _, y_safe = _index_weights(y, weight, ctx.ignore_index, opmath(grad).dtype)
         s = _row_scale(opmath(grad), ctx.reduction, wy.sum()) * wy
-        gx = torch.zeros(shape, dtype=s.dtype, device=device).scatter_(1, y_safe[:, None],
-                                                                       -s[:, None])
+        # new_zeros from s (not torch.zeros) so that under vmap the buffer is batched like s
+        gx = s.new_zeros(shape).scatter_(1, y_safe[:, None], -s[:, None])
         return gx.to(dtype), None, None, None, None
 
 
