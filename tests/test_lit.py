@@ -172,7 +172,7 @@ def test_gradient_flow_norms_ratio_saturation():
     for name in ("hidden1.linear", "hidden2.linear", "hidden3.linear", "out"):
         layer = net.get_submodule(name)
         assert m[f"grad_norm/{name}"] == pytest.approx(float(layer.weight.grad.norm()))
-        assert m[f"weight_norm/{name}"] == pytest.approx(float(layer.weight.norm()))
+        assert m[f"weight_norm/{name}"] == pytest.approx(float(layer.weight.detach().norm()))
     assert m["grad_norm_ratio/first_over_last"] == pytest.approx(
         float(net.hidden1.linear.weight.grad.norm() / net.out.weight.grad.norm()))
     h1 = torch.sigmoid(net.hidden1.linear(x))
