@@ -332,3 +332,24 @@ def test_lars_zero_norm_rule_and_exclusion():
     b.grad = None
     opt.step()
     torch.testing.assert_close(w.detach(), torch.full((2, 2), -0.1 + 0.1 * 0.5 * 0.1))
+
+
+def test_lookahead_restores_the_weights_when_the_closure_fails():
+    p = nn.Parameter(torch.ones(2))
+    opt = SGD([p], lr=0.1, momentum=0.9, lookahead=True)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p * p).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    after_one = p.detach().clone()
+
+    def broken():
+        raise ArithmeticError("boom")
+
+    with pytest.raises(ArithmeticError):
+        opt.step(broken)
+    torch.testing.assert_close(p.detach(), after_one, rtol=0, atol=0)

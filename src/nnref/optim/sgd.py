@@ -52,7 +52,8 @@ class SGD(ReferenceOptimizer):
           v_t = \mu v_{t-1} + \gamma \nabla f(w_{t-1} - \mu v_{t-1}), \qquad
           w_t = w_{t-1} - v_t, \qquad v_0 = 0 .
 
-      ``state["momentum_buffer"]`` then holds :math:`v` (which includes the learning rate).
+      ``state["momentum_buffer"]`` then holds :math:`v` (which includes the learning rate);
+      look-ahead groups always take the single-tensor loop.
       torch's ``nesterov=True`` is the same algorithm re-parametrised on the look-ahead point
       :math:`\phi = w - \mu v`: with a constant :math:`\gamma` the points
       :math:`\phi_t` equal torch's parameters at every step (:math:`v = \gamma b`).
@@ -141,8 +142,13 @@ class SGD(ReferenceOptimizer):
                     if buf is not None:
                         saved[p] = p.clone()
                         p.sub_(buf, alpha=group["momentum"])
-        with torch.enable_grad():
-            loss = closure()
+        try:
+            with torch.enable_grad():
+                loss = closure()
+        except BaseException:
+            for p, w in saved.items():  # leave the model where it was, not at the look-ahead
+                p.copy_(w)
+            raise
         for group in self.param_groups:
             if group["lookahead"]:
                 self._lookahead_update(group, saved)
