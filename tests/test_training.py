@@ -66,6 +66,16 @@ def test_cnn_config_on_images_and_signals(tmp_path, data):
     assert metrics["failed"] == 0 and metrics["steps"] == 1
 
 
+def test_early_stopping_and_progress_bar_from_config(tmp_path):
+    metrics = train(make_cfg(tmp_path, ["callbacks=[default,early_stopping,progress_bar]",
+                                        "callbacks.early_stopping.patience=1",
+                                        "+callbacks.early_stopping.min_delta=10.0",
+                                        "trainer.enable_progress_bar=true",
+                                        "trainer.max_epochs=30"]))
+    # no epoch improves val/loss by 10: stops after patience + 1 epochs of 20 steps
+    assert metrics["failed"] == 0 and metrics["steps"] == 2 * 20
+
+
 @pytest.mark.parametrize("override, key, choice", [
     ("model.activation=relu7", "model.activation", "leaky_relu"),
     ("optim.name=adamx", "optim.name", "adamw"),
