@@ -18,6 +18,7 @@ from omegaconf import open_dict
 
 from nnref.lit import LitModel
 from nnref.training import ConfigError, flatten, train
+from tests.conftest import DEVICES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -64,6 +65,27 @@ def test_cnn_config_on_images_and_signals(tmp_path, data):
     metrics = train(make_cfg(tmp_path, [f"data={data}", "model=cnn", "model.norm=batch",
                                         "debug=fast_dev_run", *extra]))
     assert metrics["failed"] == 0 and metrics["steps"] == 1
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_trainer_config_per_device(tmp_path, device):
+    trainer = "gpu" if device == "cuda" else "cpu"
+    for impl in ("reference", "torch"):
+        metrics = train(make_cfg(tmp_path / impl, [f"trainer={trainer}", f"impl={impl}",
+                                                   "model.norm=batch", "model.dropout=0.1",
+                                                   "debug=fast_dev_run"]))
+        assert metrics["failed"] == 0 and metrics["steps"] == 1
+
+
+def test_slurm_launcher_config_composes():
+    os.environ.setdefault("NNREF_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm",
+                                          "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.timeout_min == 60
 
 
 def test_early_stopping_and_progress_bar_from_config(tmp_path):
