@@ -163,28 +163,37 @@ class L1Loss(nn.Module):
 
 
 class _HuberFn(torch.autograd.Function):
+    # The clamped error m = clamp(e, -delta, delta) is the gradient up to the upstream scale, so
+    # it is returned as a second output and saved (one tensor, where torch keeps input and
+    # target). Being an output on the graph, m also carries double backward: its own
+    # derivative, 1 where |e| < delta, is applied in this backward when m receives a gradient.
     generate_vmap_rule = True
 
     @staticmethod
     def forward(x, y, reduction, delta):
         e = _error(x, y)
-        # With m = clamp(e, -delta, delta) both branches are m (e - m / 2): no select needed.
         m = e.clamp(-delta, delta)
-        return reduce(e.sub_(m, alpha=0.5).mul_(m), reduction).to(x.dtype)
+        # both branches are m (e - m / 2): 1/2 e^2 inside, delta (|e| - delta / 2) outside
+        return reduce(e.sub_(m, alpha=0.5).mul_(m), reduction).to(x.dtype), m
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, y, ctx.reduction, ctx.delta = inputs
-        ctx.save_for_backward(x, y)
+        ctx.set_materialize_grads(False)
+        ctx.dtypes = (x.dtype, y.dtype)
+        ctx.save_for_backward(output[1])
 
     @staticmethod
-    def backward(ctx, grad):
-        x, y = ctx.saved_tensors
-        e = _error(x, y)
-        e = e.clamp(-ctx.delta, ctx.delta) if torch.is_grad_enabled() else \
-            e.clamp_(-ctx.delta, ctx.delta)
-        gx = _times(e, grad_scale(opmath(grad), ctx.reduction, x.numel()))
-        return *_input_and_target_grads(ctx, gx, x, y), None, None
+    def backward(ctx, grad, grad_m):
+        (m,) = ctx.saved_tensors
+        gx = None if grad is None else m * grad_scale(opmath(grad), ctx.reduction, m.numel())
+        if grad_m is not None:
+            through_m = grad_m * (m.abs() < ctx.delta)
+            gx = through_m if gx is None else gx + through_m
+        if gx is None:
+            return None, None, None, None
+        return (gx.to(ctx.dtypes[0]) if ctx.needs_input_grad[0] else None,
+                (-gx).to(ctx.dtypes[1]) if ctx.needs_input_grad[1] else None, None, None)
 
 
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
@@ -204,7 +213,7 @@ def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean
     reduction = _prepare(input, target, reduction, None, None, "huber_loss")
     if not delta > 0:
         raise ValueError(f"huber_loss(): argument 'delta' must be > 0, got {delta}")
-    return _HuberFn.apply(input, target, reduction, float(delta))
+    return _HuberFn.apply(input, target, reduction, float(delta))[0]
 
 
 class HuberLoss(nn.Module):
