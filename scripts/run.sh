@@ -6,7 +6,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 SWEEP="$ROOT/logs/vanishing_gradient/multiruns/$(date +%Y-%m-%d/%H-%M-%S)"
-"$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" "$@"
+# The sweep is spelled out here (command-line values take precedence over the experiment's
+# hydra.sweeper.params), so the experiment config can hold the full study while this stays short.
+"$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" \
+    model.activation=sigmoid,relu model.depth=2,5,10 seed=0 trainer.max_epochs=10 "$@"
 "$PY" experiments/report.py "$SWEEP"
 echo
 echo "sweep:  $SWEEP"

@@ -65,20 +65,26 @@ def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
 def run(args) -> str:
     device = torch.device(args.device)
     steps = 200 if args.quick else 1000
-    repeats = 2 if args.quick else 3
+    repeats = 2 if args.quick else 5
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     dm = Digits(batch_size=64)
     dm.to_device(device)
     rows = ["| impl | plain loop (steps/s) | Lightning (steps/s) | Lightning / plain |",
             "|---|---|---|---|"]
     for impl in ("reference", "torch"):
-        rate = {}
-        for label, make in (("plain", _plain), ("lightning", _lightning)):
-            fn = make(dm, device, impl, steps)
+        fns = {label: make(dm, device, impl, steps)
+               for label, make in (("plain", _plain), ("lightning", _lightning))}
+        best = {}
+        for fn in fns.values():
             fn()  # warm-up: imports, allocator, first-call overheads
-            t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).timeit(repeats)
-            rate[label] = steps / t.median
+        # Interleaved and best-of-N: on a shared machine the load drifts between runs, and the
+        # fastest run is the closest to each loop's own cost.
+        for _ in range(repeats):
+            for label, fn in fns.items():
+                t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).timeit(1).median
+                best[label] = min(best.get(label, t), t)
+        rate = {label: steps / t for label, t in best.items()}
         rows.append(f"| {impl} | {rate['plain']:.0f} | {rate['lightning']:.0f} | "
                     f"{rate['lightning'] / rate['plain']:.2f}x |")
     return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), {steps} steps per fit, "
-            f"median of {repeats}, device {device}.\n\n" + "\n".join(rows))
+            f"best of {repeats} interleaved runs, device {device}.\n\n" + "\n".join(rows))
