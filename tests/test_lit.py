@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 
 import lightning as L
@@ -110,9 +111,9 @@ def test_nll_and_bce_get_the_matching_output_activation():
     net = MLP(4, 3, width=5)
     ce = LitModel(net, num_outputs=3, loss="cross_entropy")
     nll = LitModel(net, num_outputs=3, loss="nll")
-    torch.testing.assert_close(nll._loss((x, y), "val"), ce._loss((x, y), "val"))
+    torch.testing.assert_close(nll._loss(net(x), y), ce._loss(net(x), y))
     expected = nn.functional.cross_entropy(net(x), y)
-    torch.testing.assert_close(ce._loss((x, y), "val"), expected)
+    torch.testing.assert_close(ce._loss(net(x), y), expected)
 
 
 def test_penalties_are_added_to_the_loss():
@@ -219,3 +220,27 @@ def test_divergence_guard_stops_cleanly():
     assert guard.diverged == 1
     assert trainer.global_step < 200 and guard.diverged_step <= trainer.global_step
     assert trainer.state.finished
+
+
+@pytest.mark.parametrize("name", ["digits", "moons"])
+def test_epoch_train_loss_and_accuracy(name):
+    # lr = 0: the weights never change, so the epoch figures are those of the fixed model
+    dm = Digits(batch_size=100) if name == "digits" else build(name)
+    dm.setup()
+    net = MLP(math.prod(dm.input_shape), dm.num_outputs, width=16)
+    lit = LitModel(net, task=dm.task, num_outputs=dm.num_outputs, optim="sgd",
+                   optim_kwargs={"lr": 0.0})
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0)
+    trainer.fit(lit, datamodule=dm)
+    x, y = dm.splits["train"]
+    with torch.no_grad():
+        out = net(x)
+    if dm.task == "multiclass":
+        loss, acc = nn.functional.cross_entropy(out, y), (out.argmax(1) == y).float().mean()
+    else:
+        loss = nn.functional.binary_cross_entropy_with_logits(out, y)
+        acc = ((torch.sigmoid(out) >= 0.5).float() == y).float().mean()
+    torch.testing.assert_close(trainer.callback_metrics["train/loss_epoch"], loss)
+    torch.testing.assert_close(trainer.callback_metrics["train/acc"], acc)

@@ -95,33 +95,48 @@ class LitModel(L.LightningModule):
                    "multilabel": {"num_labels": num_outputs}, "binary": {}}
         self.acc = nn.ModuleDict({
             split: torchmetrics.Accuracy(task=task, **metrics[task])
-            for split in ("train_", "val_", "test_")
+            for split in ("val_", "test_")
         }) if task in metrics else None
-        self.train_loss = torchmetrics.MeanMetric()  # epoch mean of the data loss
+        # Epoch sums of the training loss and of correct predictions, as plain tensors: a
+        # torchmetrics update per step costs a sizeable part of a small model's step.
+        self._epoch_sums: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _loss(self, batch, split: str) -> torch.Tensor:
-        x, y = batch
-        out = self.model(x)
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         pred = out if self.output_act is None else self.output_act(out)
-        if self.acc is not None:
-            self.acc[split + "_"].update(
-                out if self.task == "multiclass" else out.sigmoid(),
-                y if self.task == "multiclass" else y.long())
         return self.loss_fn(pred, y)
 
     def _eval_step(self, batch, split: str) -> torch.Tensor:
-        loss = self._loss(batch, split)
+        x, y = batch
+        out = self.model(x)
+        loss = self._loss(out, y)
         self.log(f"{split}/loss", loss, prog_bar=True)
         if self.acc is not None:
-            self.log(f"{split}/acc", self.acc[split + "_"], prog_bar=True)
+            acc = self.acc[split + "_"]
+            acc.update(out if self.task == "multiclass" else out.sigmoid(),
+                       y if self.task == "multiclass" else y.long())
+            self.log(f"{split}/acc", acc, prog_bar=True)
         return loss
 
+    def _correct(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Correct predictions in a batch: the argmax class (multiclass), or each label's
+        probability thresholded at 0.5, i.e. the logit's sign (binary, multilabel: micro)."""
+        if self.task == "multiclass":
+            return (out.argmax(1) == y).sum()
+        return ((out > 0) == (y > 0.5)).sum()
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch, "train")
-        self.train_loss.update(loss.detach())
+        x, y = batch
+        out = self.model(x)
+        loss = self._loss(out, y)
+        with torch.no_grad():
+            n = loss.new_tensor(float(len(x)))
+            correct = (self._correct(out, y).to(loss) if self.acc is not None
+                       else loss.new_zeros(()))
+            sums = torch.stack([loss.detach() * n, n, correct, loss.new_tensor(float(y.numel()))])
+            self._epoch_sums = sums if self._epoch_sums is None else self._epoch_sums + sums
         hp = self.hparams
         penalty = None
         if hp.l1 or hp.l2:
@@ -141,9 +156,13 @@ class LitModel(L.LightningModule):
         return loss if penalty is None else loss + penalty
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/loss_epoch", self.train_loss)
+        if self._epoch_sums is None:
+            return
+        loss_sum, n, correct, targets = self._epoch_sums
+        self._epoch_sums = None
+        self.log("train/loss_epoch", loss_sum / n, sync_dist=True)
         if self.acc is not None:
-            self.log("train/acc", self.acc["train_"])
+            self.log("train/acc", correct / targets, sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> torch.Tensor:
         return self._eval_step(batch, "val")
