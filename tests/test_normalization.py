@@ -56,13 +56,16 @@ def test_float32_is_as_accurate_as_torch_for_offset_channels(spec, shape):
 
 
 @pytest.mark.parametrize("shape", [(256, 6, 64), (32, 6, 24, 24)], ids=str)
-def test_large_inputs_reduced_in_chunks_match_torch(shape):
-    # Above nnref.normalization._CHUNK elements the CPU reductions run chunk by chunk. The
+def test_large_inputs_reduced_in_chunks_match_torch(shape, monkeypatch):
+    # Above nnref.normalization._DIRECT elements the CPU reductions run chunk by chunk (the
+    # chunk size is lowered here so that moderate inputs, uneven last chunk included, take
+    # that path). The
     # logic is compared with torch in float64; in float32, sums of ~1e4 terms of both signs
     # differ from torch's (differently ordered) ones by more than rtol=1.3e-6 of the result
     # for *any* two summation orders, so float32 is held to the float64 truth instead: at
     # least as accurate as torch's own kernel.
-    assert math.prod(shape) > N._CHUNK
+    monkeypatch.setattr(N, "_CHUNK", 5000)
+    assert math.prod(shape) > max(N._DIRECT, N._CHUNK)
     spec = registry.spec("norm", "bn1d" if len(shape) == 3 else "bn2d")
     V.check_steps(spec, {"num_features": 6}, shape, torch.float64, steps=3)
     V.check_accuracy(shape, seeds=2)

@@ -45,9 +45,10 @@ def _per_channel(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape((1, -1) + (1,) * (x.dim() - 2))
 
 
-# Elements per chunk of a CPU reduction: the float64 (and product) temporaries of one chunk
-# stay in cache instead of becoming full-size copies.
-_CHUNK = 1 << 16
+# CPU reductions of at most _DIRECT elements cast to float64 outright (a small copy); larger
+# ones run over chunks of about _CHUNK elements, so temporaries stay bounded (full-size ones
+# cost a page fault per 4 KiB) while the chunk count, hence the per-op overhead, stays small.
+_DIRECT, _CHUNK = 1 << 16, 1 << 20
 
 
 def _channel_sum(fn, *tensors: torch.Tensor) -> torch.Tensor:
@@ -65,7 +66,7 @@ def _channel_sum(fn, *tensors: torch.Tensor) -> torch.Tensor:
     if t.device.type != "cpu":
         return fn(*tensors).sum(dims)
     per_row = t.numel() // max(t.shape[0], 1)
-    if torch.compiler.is_compiling() or t.numel() <= _CHUNK:
+    if torch.compiler.is_compiling() or t.numel() <= _DIRECT:
         return fn(*tensors).sum(dims, dtype=torch.float64)
     rows = max(1, _CHUNK // max(per_row, 1))
     parts = zip(*(u.split(rows) for u in tensors), strict=True)
@@ -83,9 +84,12 @@ def _identity(t: torch.Tensor) -> torch.Tensor:
 
 
 def _batch_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and biased variance of ``x``, two-pass (centred before squaring, so no
-    cancellation when mean >> std). ``var_mean`` would be one pass, but over dims (0, 2, 3) it
-    is ~30x slower than these sums on CPU."""
+    """Per-channel mean and biased variance of ``x``, never by E[x^2] - E[x]^2 (which cancels
+    when mean >> std). Off the CPU: ``var_mean``, one Welford pass. On CPU ``var_mean`` over
+    dims (0, 2, 3) is ~30x slower than sums, so there: two passes, centred before squaring."""
+    if x.device.type != "cpu":
+        var, mean = torch.var_mean(x, _reduce_dims(x), correction=0)
+        return mean, var
     m = x.numel() // max(x.shape[1], 1)
     mean = (_channel_sum(_identity, x) / m).to(x.dtype)
     mean_v = _per_channel(mean, x)
