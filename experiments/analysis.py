@@ -19,10 +19,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import report  # noqa: E402  (experiments/report.py: jobs(), scalars(), the markdown table)
 import yaml  # noqa: E402
 from hydra.core.override_parser.overrides_parser import OverridesParser  # noqa: E402
-
-import report  # noqa: E402  (experiments/report.py: jobs(), scalars(), the markdown table)
+from tbparse import SummaryReader  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NNREF_ROOT", str(ROOT))
@@ -56,13 +56,15 @@ def params(job: Path) -> dict[str, object]:
     return out
 
 
-def load(sweep: Path) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
+def load(sweep: Path, wall_time: bool = False) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
     """One row per job: ``job`` (index into the scalars dict), swept values, and for every
-    logged tag its last value (``tag``) and first value (``tag@first``, i.e. at
-    initialisation for gradient norms logged at step 0)."""
+    logged tag its last value (``tag``), first value (``tag@first``, i.e. at initialisation
+    for gradient norms logged at step 0) and maximum (``tag@max``). ``wall_time`` adds the
+    event times (seconds) to the curves."""
     rows, curves = [], {}
     for i, job in enumerate(report.jobs(sweep)):
-        df = report.scalars(job).sort_values("step", kind="stable")
+        df = (SummaryReader(str(job), pivot=False, extra_columns={"wall_time"}).scalars
+              if wall_time else report.scalars(job)).sort_values("step", kind="stable")
         curves[i] = df
         row: dict[str, object] = {"job": i, "dir": str(job), **params(job)}
         grouped = df.groupby("tag").value
@@ -93,7 +95,7 @@ def fmt(v: object, digits: int = 3) -> str:
 def seeds_table(table: pd.DataFrame, by: Sequence[str], metrics: dict[str, str],
                 digits: int = 3, sort: str | None = None, ascending: bool = True) -> str:
     """Markdown table grouping ``table`` by ``by``; for each metric (column -> heading) one
-    cell ``median [min, max] (every seed's value, in seed order)``; rows sorted by the median
+    cell ``median (every seed's value, in seed order)``; rows sorted by the median
     of ``sort`` if given, else in order of appearance."""
     heads = list(by) + ["seeds"] + list(metrics.values())
     lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
@@ -106,16 +108,15 @@ def seeds_table(table: pd.DataFrame, by: Sequence[str], metrics: dict[str, str],
             v = g[col].astype(float) if col in g else pd.Series([math.nan] * len(g))
             cell = f"**{fmt(float(v.median()), digits)}**"
             if len(v) > 1:
-                cell += (f" [{fmt(float(v.min()), digits)}, {fmt(float(v.max()), digits)}]"
-                         f" ({', '.join(fmt(float(x), digits) for x in v)})")
+                cell += f" ({', '.join(fmt(float(x), digits) for x in v)})"
             cells.append(cell)
         sort_val = float(g[sort].astype(float).median()) if sort else 0.0
         agg.append((sort_val, cells))
     if sort:
         agg.sort(key=lambda t: (math.isnan(t[0]), t[0] if ascending else -t[0]))
     lines += ["| " + " | ".join(c) + " |" for _, c in agg]
-    return "\n".join(lines) + ("\n\nEach cell: **median** over seeds [min, max] (every "
-                               "seed's value, seed order).")
+    return "\n".join(lines) + ("\n\nEach cell: **median** over seeds (every seed's value, "
+                               "in seed order: their range is the spread).")
 
 
 def median(table: pd.DataFrame, col: str, **where: object) -> float:
