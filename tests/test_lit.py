@@ -124,14 +124,14 @@ def test_penalties_are_added_to_the_loss():
     expected = (nn.functional.cross_entropy(net(x), y)
                 + 0.01 * sum(w.abs().sum() for w in weights)
                 + 0.1 * sum((w ** 2).sum() for w in weights))
-    torch.testing.assert_close(lit.training_step((x, y), 0), expected)
+    torch.testing.assert_close(lit.objective((x, y)), expected)
 
 
 @pytest.mark.parametrize("impl", ["reference", "torch"])
 def test_gradient_clipping(impl):
     net = MLP(4, 3, width=5)
     lit = LitModel(net, num_outputs=3, clip_grad_norm=0.01, impl=impl)
-    lit.training_step((torch.randn(6, 4) * 100, torch.tensor([0, 1, 2, 1, 0, 2])), 0).backward()
+    lit.objective((torch.randn(6, 4) * 100, torch.tensor([0, 1, 2, 1, 0, 2]))).backward()
     lit.on_before_optimizer_step(None)
     total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters()]))
     torch.testing.assert_close(total, torch.tensor(0.01))
@@ -244,3 +244,15 @@ def test_epoch_train_loss_and_accuracy(name):
         acc = ((torch.sigmoid(out) >= 0.5).float() == y).float().mean()
     torch.testing.assert_close(trainer.callback_metrics["train/loss_epoch"], loss)
     torch.testing.assert_close(trainer.callback_metrics["train/acc"], acc)
+
+
+@pytest.mark.parametrize("scheduler, kwargs", [("step", {"step_size": 1, "gamma": 0.5}),
+                                               ("exponential", {"gamma": 0.5})])
+def test_scheduler_steps_once_per_epoch(scheduler, kwargs):
+    lit = LitModel(MLP(64, 10, width=8), optim="sgd", optim_kwargs={"lr": 0.4},
+                   scheduler=scheduler, scheduler_kwargs=kwargs)
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(lit, datamodule=Digits(batch_size=256))
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 3)
+    assert trainer.global_step == 3 * 5
