@@ -5,7 +5,14 @@ The library imports without Lightning or Hydra. Submodules mirror ``torch.nn``:
 """
 
 from nnref import (
-    activations, dropout, init, losses, normalization, optim, registry, regularization,
+    activations,
+    dropout,
+    init,
+    losses,
+    normalization,
+    optim,
+    registry,
+    regularization,
 )
 
 __all__ = [
