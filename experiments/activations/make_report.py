@@ -76,8 +76,17 @@ def build(sweep: Path) -> Path:
                   + f"; at depth {depths[0]}: swish {A.fmt(med('swish', depths[0]))}, relu "
                   f"{A.fmt(med('relu', depths[0]))}. 3 seeds, 10 epochs of Adam on 8x8 "
                   "digits with He init and no normalization: a far smaller setting than the "
-                  "paper's, so the comparison is indicative only."),
+                  "paper's, so the comparison is indicative only. A likely reason for the "
+                  "reversal: He's gain √2 is derived for ReLU; Swish's slope at 0 is 1/2, so a "
+                  "He-initialised deep Swish net starts with a shrinking signal (see the "
+                  "vanishing-gradient figure: its per-layer gradients at init lie orders of "
+                  "magnitude below the ReLU net's), and 10 epochs do not recover from it."),
     ]
+    top_lr = max(shallow.lr.unique())
+    if all(lr == top_lr for lr in best_lr.values()):
+        conclusion.append(f"Every activation did better at the larger rate {top_lr:g}: the "
+                          "grid may be too narrow to find each one's best rate, so levels "
+                          "(not the sigmoid's gap) may move with a wider search.")
     return A.write_readme(HERE, "Activation functions compared", [
         "## Question\n\nThe notes (seeds 000, 001, 003, 004) list sigmoid, tanh, ReLU, "
         "Leaky ReLU / PReLU, ELU, SELU, Softplus, Softsign and Swish; seed 003: *\"ReLU is "
