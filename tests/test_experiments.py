@@ -146,20 +146,20 @@ def test_exploding_gradient_diverges_unless_clipped(tmp_path, monkeypatch):
     assert one(t, "diverged", big=True, clip=False) == 1
     assert one(t, "diverged", big=True, clip=True) == 0
     assert one(t, "diverged", big=False, clip=False) == 0
-    g_big = one(t, "grad_norm/hidden1.linear@first", big=True, clip=False)
-    g_ok = one(t, "grad_norm/hidden1.linear@first", big=False, clip=False)
+    g_big = one(t, "grad_norm/model.hidden1.linear@first", big=True, clip=False)
+    g_ok = one(t, "grad_norm/model.hidden1.linear@first", big=False, clip=False)
     assert g_big > 1e6 * g_ok  # 10^10 through 10 ReLU layers, at the first step
 
 
 @pytest.mark.slow
 def test_initialization_constant_weights_stay_symmetric(tmp_path, monkeypatch):
     t, _ = sweep(monkeypatch, tmp_path, "initialization", "init.name=zeros,constant,he_normal",
-                 "model.activation=relu", "model.depth=10", "trainer.max_epochs=2")
+                 "model.activation=relu", "model.depth=10")
     m = report_module("initialization")
     units = {n: m.final_units(d) for n, d in zip(t["init.name"], t.dir, strict=True)}
     assert units == {"zeros": 1, "constant": 1, "he_normal": 32}
     acc = dict(zip(t["init.name"], t["val/acc"], strict=True))
-    assert acc["he_normal"] > acc["zeros"] + 0.3 and acc["he_normal"] > acc["constant"] + 0.3
+    assert acc["he_normal"] > 0.5 and max(acc["zeros"], acc["constant"]) < 0.2, acc
 
 
 @pytest.mark.slow

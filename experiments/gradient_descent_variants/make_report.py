@@ -23,15 +23,17 @@ def build(sweep: Path) -> Path:
     noise, seconds, steps = [], [], []
     for j in t.job:
         c = A.curve(curves, j, "train/loss_step")
-        v = np.log(c.value.to_numpy())
-        # roughness: typical step-to-step change of the log loss over the second half
+        # roughness: typical step-to-step change of the log loss over the second half (a
+        # single sample's loss can round to 0: the floor keeps its log finite)
+        v = np.log(c.value.to_numpy() + 1e-6)
         half = v[len(v) // 2:]
         noise.append(float(np.median(np.abs(np.diff(half)))) if len(half) > 1 else np.nan)
         wt = curves[j].wall_time
         seconds.append(float(wt.max() - wt.min()))
         steps.append(float(c.step.max() + 1))
     t["noise"], t["seconds"], t["steps"] = noise, seconds, steps
-    t["steps/epoch"] = t["steps"] / 15
+    t["steps/epoch"] = [s / len(A.curve(curves, j, "train/loss_epoch"))
+                        for s, j in zip(steps, t.job, strict=True)]
 
     fig, axes = A.subplots(3, ncols=3, size=(3.6, 3.0))
     for name in NAMES.values():
