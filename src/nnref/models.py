@@ -26,13 +26,16 @@ from torch import nn
 
 from nnref import registry
 from nnref.init import init_model
+from nnref.regularization import GaussianNoise
 
-__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES"]
+__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES",
+           "DROPOUT_MODES"]
 
 log = logging.getLogger(__name__)
 
 TIES = ("none", "hidden", "io")
 NORMS = (None, "batch")
+DROPOUT_MODES = ("inverted", "classic")
 
 
 def build_component(kind: str, name: str, impl: str = "reference",
@@ -80,8 +83,13 @@ def _norm(norm: str | None, features: int, dims: int, impl: str) -> nn.Module | 
     return build_component("norm", f"batch_norm{dims}d", impl=impl, num_features=features)
 
 
-def _dropout(p: float, impl: str) -> nn.Module | None:
-    return build_component("dropout", "dropout", impl=impl, p=p) if p > 0 else None
+def _dropout(p: float, impl: str, mode: str = "inverted") -> nn.Module | None:
+    if p == 0:
+        return None
+    if mode == "inverted":
+        return build_component("dropout", "dropout", impl=impl, p=p)
+    # the classic variant (scale at inference, not in training) has no torch built-in
+    return build_component("dropout", "dropout", impl="reference", p=p, mode=mode)
 
 
 def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float, impl: str) -> nn.Module:
@@ -93,8 +101,8 @@ def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float, impl: str) ->
 
 
 class Block(nn.Sequential):
-    """One hidden layer: ``linear -> [norm] -> act -> [drop]`` with named children (the first
-    is called ``layer_name``: ``linear`` or ``conv``).
+    """One hidden layer: ``linear -> [norm] -> act -> [noise] -> [drop]`` with named children
+    (the first is called ``layer_name``: ``linear`` or ``conv``).
 
     With ``residual=True`` the block returns :math:`x + f(x)` (input and output widths equal),
     the skip connection that lets gradients bypass a saturating nonlinearity.
@@ -102,12 +110,14 @@ class Block(nn.Sequential):
 
     def __init__(self, linear: nn.Module, act: nn.Module, norm: nn.Module | None = None,
                  drop: nn.Module | None = None, residual: bool = False,
-                 layer_name: str = "linear") -> None:
+                 layer_name: str = "linear", noise: nn.Module | None = None) -> None:
         super().__init__()
         self.add_module(layer_name, linear)
         if norm is not None:
             self.norm = norm
         self.act = act
+        if noise is not None:
+            self.noise = noise
         if drop is not None:
             self.drop = drop
         self.residual = residual
@@ -138,6 +148,11 @@ class MLP(nn.Module):
         norm: ``None`` or ``"batch"`` (batch norm between linear map and activation).
         dropout: drop probability after each hidden activation, in ``[0, 1)``. Default: 0.
         dropconnect: drop probability of hidden *weights* (DropConnect), in ``[0, 1)``.
+        dropout_mode: ``"inverted"`` (scale kept units by :math:`1/(1-p)` in training, as
+            torch) or ``"classic"`` (no scaling in training, outputs times :math:`1-p` at
+            inference; always the reference, torch has no such module). Default: inverted.
+        noise: std of the Gaussian noise added to each hidden activation in training (noise
+            injection, :class:`nnref.regularization.GaussianNoise`), :math:`\ge 0`. Default: 0.
         bias: whether linear layers have a bias. Default: ``True``. Hidden layers followed by
             batch norm never have one: the mean subtraction cancels it, so its gradient is pure
             round-off, which adaptive optimizers (Adam, RMSprop) blow up into steps of size
@@ -160,13 +175,17 @@ class MLP(nn.Module):
                  dropout: float = 0.0, dropconnect: float = 0.0, bias: bool = True,
                  residual: bool = False, tie: str = "none", impl: str = "reference",
                  activation_kwargs: Mapping[str, Any] | None = None,
-                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+                 init_kwargs: Mapping[str, Any] | None = None, dropout_mode: str = "inverted",
+                 noise: float = 0.0) -> None:
         super().__init__()
         for key, value in (("in_features", in_features), ("out_features", out_features),
                            ("width", width), ("depth", depth)):
             _check(key, value, isinstance(value, int) and value >= 1, "an integer >= 1")
         _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
         _check("dropconnect", dropconnect, 0.0 <= dropconnect < 1.0, "in [0, 1)")
+        _check("dropout_mode", dropout_mode, dropout_mode in DROPOUT_MODES,
+               f"one of {DROPOUT_MODES}")
+        _check("noise", noise, noise >= 0, ">= 0")
         _check("norm", norm, norm in NORMS, f"one of {NORMS}")
         _check("tie", tie, tie in TIES, f"one of {TIES}")
         if tie == "io" and out_features != in_features:
@@ -187,8 +206,9 @@ class MLP(nn.Module):
             block = Block(linear,
                           build_component("activation", activation, impl=impl,
                                           offer={"num_features": width}, **act_kwargs),
-                          _norm(norm, width, 1, impl), _dropout(dropout, impl),
-                          residual=residual and i > 1)
+                          _norm(norm, width, 1, impl), _dropout(dropout, impl, dropout_mode),
+                          residual=residual and i > 1,
+                          noise=GaussianNoise(noise) if noise > 0 else None)
             self.add_module(f"hidden{i}", block)
         if tie == "io":
             # the output "layer" borrows hidden1's weight; only its bias is its own

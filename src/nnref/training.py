@@ -25,7 +25,7 @@ from nnref import registry
 from nnref.data import DATASETS, TensorDataModule, build_datamodule
 from nnref.lit import DivergenceGuard, LitModel
 from nnref.lit.module import DEFAULT_LOSS, SCHEDULERS
-from nnref.models import MLP, NORMS, TIES, SmallCNN
+from nnref.models import DROPOUT_MODES, MLP, NORMS, TIES, SmallCNN
 
 __all__ = ["ConfigError", "validate", "build", "train", "flatten", "MODELS", "IMPLS"]
 
@@ -78,6 +78,10 @@ def validate(cfg: Mapping[str, Any]) -> None:
         v = model.get(key, 0.0)
         _range(f"model.{key}", v, _num(v) and 0.0 <= v < 1.0, "in [0, 1)")
     _choices("model.norm", model.get("norm"), NORMS)
+    if "dropout_mode" in model:
+        _choices("model.dropout_mode", model["dropout_mode"], DROPOUT_MODES)
+    v = model.get("noise", 0.0)
+    _range("model.noise", v, _num(v) and v >= 0, ">= 0")
     if "tie" in model:
         _choices("model.tie", model["tie"], TIES)
     if cfg["init"].get("name") is not None:

@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from nnref import registry
+from nnref.regularization import max_norm_
 
-__all__ = ["GradientFlowMonitor", "DivergenceGuard", "SATURATION_RANGES", "DEAD_FAMILIES"]
+__all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "SATURATION_RANGES",
+           "DEAD_FAMILIES"]
 
 log = logging.getLogger(__name__)
 
@@ -231,3 +233,23 @@ class DivergenceGuard(L.Callback):
     def load_state_dict(self, state_dict: dict) -> None:
         self.diverged = state_dict["diverged"]
         self.diverged_step = state_dict["diverged_step"]
+
+
+class MaxNormConstraint(L.Callback):
+    r"""Max-norm regularization (Srivastava et al. 2014): after every optimizer step, each
+    unit's incoming weight vector of every layer with a weight matrix/kernel is projected back
+    onto the ball :math:`\lVert w_j \rVert_2 \le c` (:func:`nnref.regularization.max_norm_`).
+
+    Args:
+        max_norm: the radius :math:`c > 0`.
+    """
+
+    def __init__(self, max_norm: float = 3.0) -> None:
+        if not max_norm > 0:
+            raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
+        self.max_norm = max_norm
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        with torch.no_grad():
+            for _, w in _layers(pl_module):
+                max_norm_(w, self.max_norm)
