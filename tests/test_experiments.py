@@ -275,3 +275,66 @@ def test_sweep_grid_sizes_fit_the_budget():
     whole set must run in under 45 minutes on 2 CPU cores)."""
     sizes = {n: math.prod(len(v) for v in sweep_params(n).values()) for n in NAMES}
     assert sum(sizes.values()) <= 600 and max(sizes.values()) <= 100, sizes
+
+
+# --- options of the training stack that the regularization experiment adds -----------------
+
+def test_classic_dropout_scales_at_inference_and_inverted_in_training():
+    from nnref.models import MLP
+
+    torch.manual_seed(0)
+    x = torch.randn(4000, 6)
+    nets = {m: MLP(6, 2, width=5, depth=1, dropout=0.25, dropout_mode=m) for m in
+            ("inverted", "classic")}
+    nets["classic"].load_state_dict(nets["inverted"].state_dict())
+    for net in nets.values():
+        net.eval()
+    act = nets["inverted"].hidden1.act(nets["inverted"].hidden1.linear(x))
+    torch.testing.assert_close(nets["inverted"].hidden1(x), act)
+    torch.testing.assert_close(nets["classic"].hidden1(x), act * 0.75)
+    nets["classic"].train()
+    kept = nets["classic"].hidden1(x)
+    assert set(torch.unique(kept[act != 0] / act[act != 0]).tolist()) <= {0.0, 1.0}
+
+
+def test_hidden_noise_only_in_training():
+    from nnref.models import MLP
+
+    net = MLP(3, 1, width=4, depth=2, noise=0.5)
+    x = torch.randn(2000, 3)
+    net.eval()
+    clean = net.hidden1(x)
+    torch.testing.assert_close(net.hidden1(x), clean)
+    net.train()
+    diff = net.hidden1(x) - clean
+    assert abs(float(diff.std()) - 0.5) < 0.02  # N(0, 0.5^2) added to every unit
+
+
+def test_max_norm_constraint_projects_every_unit_after_each_step():
+    from nnref.lit import MaxNormConstraint
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(10)
+    small = model[2].weight[0].clone() / model[2].weight[0].norm() * 0.5
+    with torch.no_grad():
+        model[2].weight[0] = small
+    MaxNormConstraint(2.0).on_train_batch_end(None, model, None, None, 0)
+    for layer in (model[0], model[2]):
+        norms = layer.weight.norm(dim=1)
+        assert float(norms.max()) <= 2.0 + 1e-5
+    torch.testing.assert_close(model[2].weight[0], small)  # inside the ball: untouched
+    with pytest.raises(ValueError, match="max_norm"):
+        MaxNormConstraint(0.0)
+
+
+@pytest.mark.parametrize("override, key", [("model.dropout_mode=scaled", "model.dropout_mode"),
+                                           ("model.noise=-1", "model.noise")])
+def test_bad_regularization_options_are_one_line_config_errors(override, key):
+    from nnref.training import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[override])
+    with pytest.raises(ConfigError, match=key):
+        validate(cfg)

@@ -61,6 +61,10 @@ def build(sweep: Path) -> Path:
                   "final val acc): " + "; ".join(
                       f"{r} {A.fmt(v[0])}, {A.fmt(v[1])}, {A.fmt(v[2])}" for r, v in res.items())
                   + "."),
+        "The training accuracy is counted on the training batches as they are seen, with "
+        "dropout, DropConnect, noise and shifts active: part of a smaller gap is a lower, "
+        "noisier training score rather than a better validation score, so read the gap "
+        "together with the validation accuracy. "
         "Three seeds per regime and one strength per method (no tuning): a regime that does "
         "not help here may help at another strength; the per-seed values in the table show "
         "which differences exceed the seed-to-seed spread. Early stopping ends the run when "
@@ -76,12 +80,15 @@ def build(sweep: Path) -> Path:
         "(*\"adding random noise to the input data or hidden layers during training\"*). "
         "Papers: Srivastava et al. (2014) dropout; Wan et al. (2013) DropConnect; Bishop "
         "(1995) training with noise; Prechelt (1998) early stopping; Krogh & Hertz (1992) "
-        "weight decay.",
+        "weight decay; Simard et al. (2003) augmentation.",
         "## Set-up\n\nMNIST-1D (mnist1d package generator), only 500 training signals, MLP "
         "2 x 256 ReLU (~80k weights), Adam lr 1e-3, batch 64, 80 epochs, 3 seeds. Regimes: "
-        "none; inverted dropout p = 0.5; DropConnect p = 0.5; L1 1e-4; L2 1e-3; early stopping "
-        "(patience 10 on validation loss); Gaussian noise std 0.5 on the inputs; random "
-        "circular shifts of up to 4 samples (augmentation).\n\n```\n"
+        "none; inverted dropout p = 0.5; classic dropout p = 0.5 (no scaling in training, "
+        "times 1 − p at inference); DropConnect p = 0.5; L1 1e-4; L2 1e-3; early stopping "
+        "(patience 10 on validation loss); Gaussian noise std 0.5 on the inputs "
+        "(input_noise) or on every hidden activation (hidden_noise); random circular shifts "
+        "of up to 4 samples (augmentation); max-norm 2 on each unit's incoming weights "
+        "(Srivastava et al. 2014). One strength each, set before the runs, not tuned.\n\n```\n"
         "python experiments/train.py -m experiment=regularization\n"
         "python experiments/regularization/make_report.py\n```",
         f"## Results\n\n![regularization]({key_fig})\n\n![validation loss]({curve_fig})\n\n"
