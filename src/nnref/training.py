@@ -201,14 +201,17 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     loggers = _instantiate_all(cfg.get("logger"))
     trainer = L.Trainer(**_plain(cfg["trainer"]), callbacks=callbacks, logger=loggers or False)
     failed = 0
+    fit_metrics: dict[str, float] = {}
     try:
         trainer.fit(lit, datamodule=dm, ckpt_path=_resume_path(cfg))
+        # trainer.test resets callback_metrics to the test loop's: keep the fit's first
+        fit_metrics = _final_metrics(trainer)
         if cfg.get("test") and not (guard and guard.diverged):
             trainer.test(lit, datamodule=dm, verbose=False)
     except Exception:  # one failed job must not kill the sweep: report it, return metrics
         log.exception("training failed")
         failed = 1
-    metrics = _final_metrics(trainer)
+    metrics = {**fit_metrics, **_final_metrics(trainer)}
     metrics.update(steps=float(trainer.global_step), failed=float(failed),
                    diverged=float(guard.diverged if guard else 0))
     if guard is not None and guard.diverged:
