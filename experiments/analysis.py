@@ -135,8 +135,9 @@ def savefig(fig, path: Path, dpi: int = 80) -> str:
     return path.name
 
 
-def verdict(held: bool, text: str) -> str:
-    return f"**{'Agrees' if held else 'Does not agree'} with the notes:** {text}"
+def verdict(held: bool, text: str, source: str = "the notes") -> str:
+    """A conclusion that states whether the measured numbers support the claim."""
+    return f"**{'Agrees' if held else 'Does not agree'} with {source}:** {text}"
 
 
 def write_readme(folder: Path, title: str, sections: Iterable[str], sweep: Path) -> Path:

@@ -15,7 +15,6 @@ import importlib.util
 import math
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,7 +22,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-from test_training import CONF, EXPERIMENTS, ROOT, make_cfg, run_in_process
+from test_training import CONF, EXPERIMENTS, ROOT, run_in_process
 
 from nnref import surfaces
 from nnref.training import validate
@@ -264,7 +263,7 @@ def test_basics_xor_needs_a_hidden_nonlinearity(tmp_path, monkeypatch):
 def test_mnist1d_cnn_beats_mlp_beats_linear(tmp_path, monkeypatch):
     t, _ = sweep(monkeypatch, tmp_path, "mnist1d_baselines", "model=mlp,cnn",
                  "model.activation=identity,relu", "seed=0", "trainer.max_steps=600")
-    acc = {(m, a): v for m, a, v in zip(t.model, t["model.activation"], t["val/acc"],
+    acc = {(m, a): v for m, a, v in zip(t.model, t["model.activation"], t["test/acc"],
                                         strict=True)}
     assert acc["cnn", "relu"] > acc["mlp", "relu"] + 0.1 > acc["mlp", "identity"] + 0.1, acc
     assert math.isclose(acc["mlp", "identity"], 0.32, abs_tol=0.1), acc  # published: 32%

@@ -20,7 +20,8 @@ def build(sweep: Path) -> Path:
     # per-activation learning rate: the one with the lower median validation *loss*
     best_lr = {a: g.groupby("lr")["val/loss"].median().idxmin()
                for a, g in shallow.groupby("activation")}
-    chosen = shallow[[best_lr[a] == lr for a, lr in zip(shallow.activation, shallow.lr)]]
+    chosen = shallow[[best_lr[a] == lr
+                      for a, lr in zip(shallow.activation, shallow.lr, strict=True)]]
     order = chosen.groupby("activation")["val/acc"].median().sort_values(ascending=False)
 
     fig, axes = A.subplots(2, ncols=2, size=(4.8, 3.4))

@@ -39,7 +39,7 @@ def perceptron(x: torch.Tensor, y: torch.Tensor, epochs: int = 100, lr: float = 
     w, b = torch.zeros(2), torch.zeros(())
     errors = []
     for _ in range(epochs):
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y, strict=True):
             err = yi - binary_step(w @ xi + b)
             w, b = w + lr * err * xi, b + lr * err
         errors.append(int((binary_step(x @ w + b) != y).sum()))
@@ -63,7 +63,7 @@ def build(sweep: Path) -> Path:
     runs = {"linearly separable": (xs, ys, *perceptron(xs, ys)),
             "XOR": (xx, yx, *perceptron(xx, yx))}
     fig, axes = A.subplots(3, ncols=3, size=(3.2, 3.0))
-    for ax, (name, (x, y, w, b, errors)) in zip(axes, runs.items()):
+    for ax, (name, (x, y, w, b, _)) in zip(axes, runs.items(), strict=False):
         ax.scatter(x[:, 0], x[:, 1], c=y, s=4, cmap="coolwarm")
         line = torch.linspace(-2, 2, 2)
         if float(w[1].abs()) > 1e-9:

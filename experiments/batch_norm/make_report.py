@@ -66,8 +66,9 @@ def build(sweep: Path) -> Path:
         first_epoch(list(A.curve(curves, j, "val/acc").value), TARGET) for j in t.job]
 
     fig, axes = A.subplots(4, ncols=2, size=(4.4, 3.2))
-    combos = [(lr, gain) for lr in sorted(t.lr.unique()) for gain in sorted(t["init gain"].unique())]
-    for ax, (lr, gain) in zip(axes, combos):
+    combos = [(lr, gain) for lr in sorted(t.lr.unique())
+              for gain in sorted(t["init gain"].unique())]
+    for ax, (lr, gain) in zip(axes, combos, strict=True):
         for bn, color in (("no", "tab:red"), ("yes", "tab:blue")):
             for _, r in t[(t.lr == lr) & (t["init gain"] == gain) & (t["batch norm"] == bn)
                           ].iterrows():
@@ -81,7 +82,7 @@ def build(sweep: Path) -> Path:
 
     d = {norm: drift(norm) for norm in (None, "batch")}
     fig, axes = A.subplots(2, ncols=2, size=(4.4, 3.2))
-    for ax, (norm, p) in zip(axes, d.items()):
+    for ax, (norm, p) in zip(axes, d.items(), strict=True):
         steps = [10 * i for i in range(len(p))]
         for k, lab in enumerate(("15th", "50th", "85th")):
             ax.plot(steps, p[:, k], label=lab)

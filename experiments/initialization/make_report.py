@@ -85,7 +85,7 @@ def build(sweep: Path) -> Path:
                                              for h in propagate(net, x)]))
             stats[act, init] = torch.stack(per_seed).median(0).values  # (depth, 2)
     fig, axes = A.subplots(len(ACTS), ncols=3, size=(3.6, 3.0))
-    for ax, act in zip(axes, ACTS):
+    for ax, act in zip(axes, ACTS, strict=True):
         for init in INITS:
             std = stats[act, init][:, 1].clamp_min(1e-12)
             ax.plot(range(1, deep + 1), std, label=init, lw=1.2)

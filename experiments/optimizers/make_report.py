@@ -50,7 +50,7 @@ def run_surfaces():
 
 def surface_figure(paths, demo) -> str:
     fig, axes = A.subplots(len(RUNS) + 1, ncols=3, size=(3.6, 3.0))
-    for ax, name in zip(axes, RUNS):
+    for ax, name in zip(axes, RUNS, strict=False):
         s = surfaces.SURFACES[name]
         x0, x1, y0, y1 = s.window
         gx, gy = torch.meshgrid(torch.linspace(x0, x1, 120), torch.linspace(y0, y1, 120),
@@ -78,7 +78,7 @@ def surface_table(paths) -> tuple[str, dict]:
     lines = ["| surface | optimizer | lr | steps | final (x, y) | final f | distance to "
              "nearest minimum |", "|---|---|---|---|---|---|---|"]
     out = {}
-    for name, (start, steps, lrs) in RUNS.items():
+    for name, (_, steps, lrs) in RUNS.items():
         s = surfaces.SURFACES[name]
         for opt, lr in lrs.items():
             p = paths[name, opt][-1]
@@ -96,11 +96,12 @@ def build(sweep: Path) -> Path:
     best = {}
     for (d, o), g in t.groupby(["dataset", "optimizer"]):
         best[d, o] = g.groupby("lr")["val/loss"].median().idxmin()
-    chosen = t[[best[d, o] == lr for d, o, lr in zip(t.dataset, t.optimizer, t.lr)]]
+    chosen = t[[best[d, o] == lr
+                for d, o, lr in zip(t.dataset, t.optimizer, t.lr, strict=True)]]
     datasets = sorted(t.dataset.unique())
 
     fig, axes = A.subplots(len(datasets), ncols=2, size=(4.6, 3.4))
-    for ax, d in zip(axes, datasets):
+    for ax, d in zip(axes, datasets, strict=True):
         for o in OPTIMS:
             g = t[(t.dataset == d) & (t.optimizer == o)].groupby("lr")["val/acc"].median()
             ax.plot(np.arange(len(g)), g.values, "-o", label=o, ms=3)

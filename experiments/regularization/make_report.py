@@ -21,10 +21,11 @@ def build(sweep: Path) -> Path:
     fig, axes = A.subplots(2, ncols=2, size=(4.6, 3.4))
     for i, r in enumerate(regimes):
         g = t[t.regime == r]
-        for ax, col in zip(axes, ("val/acc@max", "gap")):
+        for ax, col in zip(axes, ("val/acc@max", "gap"), strict=True):
             ax.bar(i, g[col].median(), color="tab:blue", alpha=0.6)
             ax.plot([i] * len(g), g[col], "k.", ms=4)
-    for ax, label in zip(axes, ("best val accuracy", "train acc - val acc at the end")):
+    labels = ("best val accuracy", "train acc - val acc at the end")
+    for ax, label in zip(axes, labels, strict=True):
         ax.set_xticks(range(len(regimes)), regimes, rotation=45, ha="right", fontsize=7)
         ax.set(ylabel=label)
     key_fig = A.savefig(fig, HERE / "regularization.png")
