@@ -226,18 +226,18 @@ def test_regularization_closes_the_gap(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_batch_norm_trains_at_a_high_learning_rate(tmp_path, monkeypatch):
+def test_batch_norm_trains_where_the_plain_sigmoid_net_stalls(tmp_path, monkeypatch):
     t, _ = sweep(monkeypatch, tmp_path, "batch_norm", "model.norm=null,batch",
-                 "optim.lr=1.0", "init.kwargs.gain=4.0", "seed=0", "trainer.max_epochs=3")
+                 "optim.lr=0.1", "init.kwargs.gain=1.0", "seed=0", "trainer.max_epochs=5")
     acc = {("batch" if n == "batch" else "none"): v
            for n, v in zip(t["model.norm"], t["val/acc"], strict=True)}
-    assert acc["batch"] > acc["none"] + 0.2, acc
+    assert acc["batch"] > 0.8 and acc["batch"] > acc["none"] + 0.3, acc
 
 
 @pytest.mark.slow
 def test_universal_approximation_error_falls_with_width(tmp_path, monkeypatch):
-    t, _ = sweep(monkeypatch, tmp_path, "universal_approximation", "data=sine",
-                 "model.width=1,16", "trainer.max_steps=800")
+    t, _ = sweep(monkeypatch, tmp_path, "universal_approximation", "data=abs",
+                 "model.width=1,16")
     mse = dict(zip(t["model.width"], t["val/loss"], strict=True))
     assert mse[16] < mse[1] / 5, mse
     net = report_module("universal_approximation").fitted(
