@@ -2,8 +2,6 @@ r"""Smooth activations: softplus, soft clipping, bent identity, soft exponential
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -200,27 +198,26 @@ def _series(t: torch.Tensor, coefficients: list[float]) -> torch.Tensor:
 
 
 # Both alpha-derivatives below are differences of nearly equal terms for small |alpha x|; they
-# are evaluated as x^2 phi(u) and via psi(v), whose series are used near 0 (exact to float64
-# there) and whose closed forms are used elsewhere, in float64 (cancellation ~ 1e-16 / u^2).
-_SMALL = 1e-2
+# are evaluated as x^2 phi(u) and via psi(v), in float64, by their closed forms (cancellation
+# error ~ 1e-16 / u^2 <= 1e-10) except for |u| < 1e-3, where three series terms are exact to
+# float64 (truncation ~ u^3 / 30).
+_SMALL = 1e-3
 
 
 def _phi(u: torch.Tensor) -> torch.Tensor:
-    """(u e^u - (e^u - 1)) / u^2 = sum_k u^k (k + 1)/(k + 2)!  (-> 1/2 at u = 0)."""
+    """(u e^u - (e^u - 1)) / u^2 = 1/2 + u/3 + u^2/8 + ...  (-> 1/2 at u = 0)."""
     small = u.abs() < _SMALL
     us = torch.where(small, 1.0, u)
     direct = (us * torch.exp(us) - torch.expm1(us)) / (us * us)
-    series = _series(u, [(k + 1) / math.factorial(k + 2) for k in range(7)])
-    return torch.where(small, series, direct)
+    return torch.where(small, _series(u, [1 / 2, 1 / 3, 1 / 8]), direct)
 
 
 def _psi(v: torch.Tensor) -> torch.Tensor:
-    """(-log(1 - v) - v) / v^2 = sum_k v^k / (k + 2)  (-> 1/2 at v = 0)."""
+    """(-log(1 - v) - v) / v^2 = 1/2 + v/3 + v^2/4 + ...  (-> 1/2 at v = 0)."""
     small = v.abs() < _SMALL
     vs = torch.where(small, 0.5, v)
     direct = (-torch.log1p(-vs) - vs) / (vs * vs)
-    series = _series(v, [1 / (k + 2) for k in range(8)])
-    return torch.where(small, series, direct)
+    return torch.where(small, _series(v, [1 / 2, 1 / 3, 1 / 4]), direct)
 
 
 class _SoftExponentialFn(torch.autograd.Function):
@@ -229,14 +226,15 @@ class _SoftExponentialFn(torch.autograd.Function):
     @staticmethod
     def forward(x, alpha):
         xf, a = opmath(x), opmath(alpha)
-        pos, neg = a > 0, a < 0
-        safe = torch.where(a == 0, 1, a)
-        # Each branch is evaluated on a neutralised argument when it is not the selected one,
-        # so an unused branch can never produce inf/NaN that leaks into double backward.
-        e = torch.expm1(torch.where(pos, a * xf, 0)) / safe + a
-        u = torch.where(neg, -a * (xf + a), 0)
-        l = -torch.log1p(u) / safe
-        return torch.where(pos, e, torch.where(neg, l, xf)).to(x.dtype)
+        # alpha is one scalar: only its branch is evaluated (alpha's value is read on the host).
+        sign = _sign(alpha)
+        if sign > 0:
+            y = torch.expm1(a * xf).div_(a).add_(a)
+        elif sign < 0:
+            y = torch.log1p(-a * (xf + a)).div_(-a)
+        else:
+            y = xf.clone()
+        return y.to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -246,25 +244,34 @@ class _SoftExponentialFn(torch.autograd.Function):
     def backward(ctx, grad):
         x, alpha = ctx.saved_tensors
         xf, a, g = opmath(x), opmath(alpha), opmath(grad)
-        pos, neg = a > 0, a < 0
-        # df/dx: e^{ax} (a >= 0), 1 / (1 - a(x + a)) (a < 0)
-        ax = torch.where(pos, a * xf, 0)
-        w = 1 - torch.where(neg, a * (xf + a), 0)
-        dx = torch.where(neg, w.reciprocal(), torch.exp(ax))
+        sign = _sign(alpha)
+        x64, a64 = xf.double(), a.double()
+        if sign > 0:
+            # df/dx = e^{ax}; df/da = 1 + x^2 phi(ax)
+            dx = torch.exp(a * xf)
+            da = 1 + x64 * x64 * _phi(a64 * x64) if ctx.needs_input_grad[1] else None
+        elif sign < 0:
+            # df/dx = 1 / (1 - a(x + a)); with v = a(x + a):
+            # df/da = 1 - (x + a)^2 psi(v) + (x + 2a)(x + a) / (1 - v)
+            dx = (1 - a * (xf + a)).reciprocal()
+            if ctx.needs_input_grad[1]:
+                xa = x64 + a64
+                v = a64 * xa
+                da = 1 - xa * xa * _psi(v) + (x64 + 2 * a64) * xa / (1 - v)
+        else:
+            # f = x; both one-sided limits give df/da = 1 + x^2 / 2
+            dx = torch.ones_like(xf)
+            da = 1 + x64 * x64 / 2 if ctx.needs_input_grad[1] else None
         grad_x = (g * dx).to(grad.dtype)
         if not ctx.needs_input_grad[1]:
             return grad_x, None
-        # df/da = 1 + x^2 phi(ax)                                        (a >= 0)
-        #       = 1 - (x + a)^2 psi(v) + (x + 2a)(x + a) / (1 - v),  v = a(x + a)   (a < 0)
-        # (both are 1 + x^2 / 2 at a = 0, where the one-sided limits meet).
-        x64, a64 = xf.double(), a.double()
-        xa = x64 + torch.where(neg, a64, 0)
-        v = torch.where(neg, a64 * xa, 0)
-        da_pos = 1 + x64 * x64 * _phi(torch.where(pos, a64 * x64, 0))
-        da_neg = 1 - xa * xa * _psi(v) + (x64 + 2 * a64) * xa / (1 - v)
-        da = torch.where(neg, da_neg, da_pos)
         grad_a = (g.double() * da).sum().reshape(alpha.shape).to(alpha.dtype)
         return grad_x, grad_a
+
+
+def _sign(alpha: torch.Tensor) -> int:
+    a = float(alpha.detach())
+    return (a > 0) - (a < 0)
 
 
 def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
