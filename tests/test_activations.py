@@ -111,6 +111,9 @@ HYPER_SPECS = [s for s in SPECS if s.hyper]
 def test_property_random_shapes_and_hyper_parameters(data):
     spec = data.draw(st.sampled_from(SPECS), label="spec")
     kwargs = dict(data.draw(st.sampled_from(spec.cases), label="case"))
+    # In-place is covered by the fixed cases; torch refuses some drawn values in place
+    # (ELU with alpha < 0), which would make the comparison meaningless.
+    kwargs.pop("inplace", None)
     tiny = spec.extra.get("hyper_min_abs", 0.0)
     for name, (lo, hi) in spec.hyper.items():
         values = st.floats(lo, hi, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= tiny)
