@@ -3,8 +3,9 @@
 Both train the default digits MLP (``conf/model/mlp.yaml``: 2 hidden layers of 64 ReLU units,
 Adam, lr 1e-3, batch 64) for the same number of optimizer steps on the same in-memory batches;
 the Lightning side is a complete ``Trainer.fit`` (set-up, logging of loss and accuracy each
-step, no validation, no checkpoints), so the ratio is what a user pays for the framework.
-Target: ratio >= 0.8.
+step, no validation, no checkpoints). Steps/s is the steady-state rate (the time difference
+between a long and a short fit); the end-to-end ratio of the long fit, set-up included, is
+reported beside it. Target: steps/s ratio >= 0.8.
 """
 
 from __future__ import annotations
@@ -64,27 +65,35 @@ def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
 
 def run(args) -> str:
     device = torch.device(args.device)
-    steps = 200 if args.quick else 1000
+    # Two fit lengths: the difference of their times is the cost of the extra steps alone, so
+    # steady-state steps/s excludes what every fit pays once (Trainer set-up, first batches).
+    short, long = (100, 300) if args.quick else (200, 1200)
     repeats = 2 if args.quick else 5
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     dm = Digits(batch_size=64)
     dm.to_device(device)
-    rows = ["| impl | plain loop (steps/s) | Lightning (steps/s) | Lightning / plain |",
-            "|---|---|---|---|"]
+    rows = ["| impl | plain loop (steps/s) | Lightning (steps/s) | Lightning / plain | "
+            f"whole fit of {long} steps incl. set-up: Lightning / plain |",
+            "|---|---|---|---|---|"]
     for impl in ("reference", "torch"):
-        fns = {label: make(dm, device, impl, steps)
-               for label, make in (("plain", _plain), ("lightning", _lightning))}
-        best = {}
+        fns = {(label, n): make(dm, device, impl, n)
+               for label, make in (("plain", _plain), ("lightning", _lightning))
+               for n in (short, long)}
         for fn in fns.values():
             fn()  # warm-up: imports, allocator, first-call overheads
         # Interleaved and best-of-N: on a shared machine the load drifts between runs, and the
         # fastest run is the closest to each loop's own cost.
+        best = {}
         for _ in range(repeats):
-            for label, fn in fns.items():
+            for key, fn in fns.items():
                 t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).timeit(1).median
-                best[label] = min(best.get(label, t), t)
-        rate = {label: steps / t for label, t in best.items()}
+                best[key] = min(best.get(key, t), t)
+        rate = {label: (long - short) / (best[label, long] - best[label, short])
+                for label in ("plain", "lightning")}
+        whole = best["plain", long] / best["lightning", long]
         rows.append(f"| {impl} | {rate['plain']:.0f} | {rate['lightning']:.0f} | "
-                    f"{rate['lightning'] / rate['plain']:.2f}x |")
-    return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), {steps} steps per fit, "
-            f"best of {repeats} interleaved runs, device {device}.\n\n" + "\n".join(rows))
+                    f"{rate['lightning'] / rate['plain']:.2f}x | {whole:.2f}x |")
+    return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), device {device}. "
+            f"Steps/s from fits of {short} and {long} steps (time difference), best of "
+            f"{repeats} interleaved runs; the last column is the plain end-to-end ratio.\n\n"
+            + "\n".join(rows))
