@@ -22,7 +22,7 @@ def build(sweep: Path) -> Path:
     t, curves = A.load(sweep)
     t["model name"] = [NAMES[m, a]
                        for m, a in zip(t["model"], t["model.activation"], strict=True)]
-    t["published test acc"] = t["model name"].map(PUBLISHED)
+    t["published test acc"] = t["model name"].map(lambda n: PUBLISHED.get(n, "—"))
 
     fig, axes = A.subplots(2, ncols=2, size=(4.4, 3.2))
     names = list(NAMES.values())

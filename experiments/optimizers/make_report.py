@@ -86,7 +86,8 @@ def surface_table(paths) -> tuple[str, dict]:
             d = min((math.dist(p.tolist(), m) for m in s.minima), default=math.nan)
             out[name, opt] = (p, f, d)
             lines.append(f"| {name} | {opt} | {lr:g} | {steps} | ({A.fmt(float(p[0]))}, "
-                         f"{A.fmt(float(p[1]))}) | {A.fmt(f)} | {A.fmt(d)} |")
+                         f"{A.fmt(float(p[1]))}) | {A.fmt(f)} | "
+                         f"{A.fmt(d) if s.minima else '— (no minimum)'} |")
     return "\n".join(lines), out
 
 
