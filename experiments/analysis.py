@@ -28,14 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NNREF_ROOT", str(ROOT))
 
 
+def _full(sweep: Path) -> bool:
+    """Whether a sweep ran the experiment's whole grid: no command-line override replaced
+    one of its swept keys (``scripts/run.sh`` runs a reduced vanishing-gradient sweep)."""
+    hydra = yaml.safe_load((sweep / "multirun.yaml").read_text()).get("hydra", {})
+    swept = set((hydra.get("sweeper") or {}).get("params") or {})
+    task = (hydra.get("overrides") or {}).get("task") or []
+    return not any(o.split("=", 1)[0].lstrip("+~") in swept for o in task)
+
+
 def latest_sweep(name: str) -> Path:
-    """The most recent multirun directory of experiment ``name`` under ``logs/``."""
+    """The most recent complete multirun of experiment ``name`` under ``logs/``."""
     base = ROOT / "logs" / name / "multiruns"
-    sweeps = [p for p in base.glob("*/*") if p.is_dir()] + [p for p in base.glob("*")
-                                                            if (p / "multirun.yaml").is_file()]
-    sweeps = [p for p in sweeps if (p / "multirun.yaml").is_file()]
+    sweeps = [p for p in base.glob("*/*") if (p / "multirun.yaml").is_file() and _full(p)]
     if not sweeps:
-        raise FileNotFoundError(f"no sweep of {name} under {base}; run "
+        raise FileNotFoundError(f"no complete sweep of {name} under {base}; run "
                                 f"python experiments/train.py -m experiment={name}")
     return max(sweeps, key=lambda p: p.stat().st_mtime)
 

@@ -110,6 +110,21 @@ def test_params_parse_dict_arms(tmp_path):
                                     "seed": 2, "regularization.clip_grad_norm": None}
 
 
+def test_only_complete_sweeps_feed_the_default_report(tmp_path):
+    """scripts/run.sh runs a reduced vanishing-gradient sweep; make_report without a sweep
+    argument must not pick it up."""
+    def multirun(task):
+        d = tmp_path / str(len(list(tmp_path.iterdir())))
+        d.mkdir()
+        (d / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+            "sweeper": {"params": {"model.depth": "2,10", "seed": "0,1"}},
+            "overrides": {"task": task}}}))
+        return d
+
+    assert analysis._full(multirun(["experiment=vanishing_gradient", "hydra.sweep.dir=x"]))
+    assert not analysis._full(multirun(["experiment=vanishing_gradient", "model.depth=2,5"]))
+
+
 # --- slow: the effects ------------------------------------------------------------------------
 
 def sweep(monkeypatch, tmp_path, name, *overrides):
