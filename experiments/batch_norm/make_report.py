@@ -104,6 +104,9 @@ def build(sweep: Path) -> Path:
     def acc(bn, lr, gain):
         return A.median(t, "val/acc", **{"batch norm": bn, "lr": lr, "init gain": gain})
 
+    def never(epochs: float) -> str:
+        return "never in 10 epochs" if math.isnan(epochs) else A.fmt(epochs)
+
     lrs, gains = sorted(t.lr.unique()), sorted(t["init gain"].unique())
     lo, hi, g1, g4 = lrs[0], lrs[-1], gains[0], gains[-1]
     faster = (A.median(t, f"epochs to {TARGET} val acc", **{"batch norm": "yes", "lr": lo,
@@ -114,7 +117,7 @@ def build(sweep: Path) -> Path:
         A.verdict(not faster[1] <= faster[0],
                   f"speed (seed 003: *\"Accelerates Convergence\"*): at lr {lo:g} and "
                   f"Glorot gain {g1:g}, epochs to reach {TARGET} validation accuracy: with BN "
-                  f"{A.fmt(faster[0])}, without {A.fmt(faster[1])} (nan: never in 10 epochs)."),
+                  f"{never(faster[0])}, without {never(faster[1])}."),
         A.verdict(acc("yes", hi, g1) > acc("no", hi, g1),
                   f"higher learning rate (seed 003: *\"Enables Higher Learning Rates\"*): at lr "
                   f"{hi:g}, final validation accuracy with BN {A.fmt(acc('yes', hi, g1))}, "

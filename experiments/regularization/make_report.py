@@ -58,7 +58,10 @@ def build(sweep: Path) -> Path:
                   "the notes' remedies shrink the train/val gap by more than 0.02 for: "
                   + (", ".join(smaller_gap) or "none")
                   + "; and raise the final validation accuracy by more than 0.01 for: "
-                  + (", ".join(better) or "none") + ". Per regime (median gap, best val acc, "
+                  + (", ".join(better) or "none") + ". No effect beyond those margins, at the "
+                  "strength tried: " + (", ".join(r for r in res if r not in smaller_gap
+                                                 and r not in better) or "none")
+                  + ". Per regime (median gap, best val acc, "
                   "final val acc): " + "; ".join(
                       f"{r} {A.fmt(v[0])}, {A.fmt(v[1])}, {A.fmt(v[2])}" for r, v in res.items())
                   + "."),
