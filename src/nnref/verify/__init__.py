@@ -44,6 +44,11 @@ class Row:
     ok: bool = True
     message: str = ""
 
+    def fail(self, exc: BaseException) -> None:
+        """Mark the row failed with the first line of ``exc``."""
+        self.ok = False
+        self.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+
 
 def case_label(kwargs) -> str:
     """Short text for a keyword-argument case: ``alpha=0.5,inplace=True`` or ``default``."""
@@ -89,8 +94,9 @@ def run(
                 try:
                     rows += module.verify(s, device)
                 except Exception as exc:  # one broken component must not hide the others
-                    rows.append(Row(kind, s.name, "-", device, ok=False,
-                                    message=f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                    row = Row(kind, s.name, "-", device)
+                    row.fail(exc)
+                    rows.append(row)
     return rows
 
 

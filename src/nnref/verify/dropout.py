@@ -247,7 +247,6 @@ def verify(spec: Spec, device: str) -> list[Row]:
             row.gradcheck = check_gradcheck(spec, kwargs, device)
             row.saved_ref, row.saved_base = check_saved_bytes(spec, kwargs, device)
         except Exception as exc:
-            row.ok = False
-            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+            row.fail(exc)
         rows.append(row)
     return rows

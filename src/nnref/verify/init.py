@@ -123,14 +123,12 @@ def verify(spec: Spec, device: str) -> list[Row]:
             row.fwd_err = check_bitwise(spec, kwargs, device)
             check_spread(spec, kwargs, device)
         except Exception as exc:
-            row.ok = False
-            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+            row.fail(exc)
         rows.append(row)
     row = Row(spec.kind, spec.name, "errors", device)
     try:
         check_errors(spec, device)
     except Exception as exc:
-        row.ok = False
-        row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+        row.fail(exc)
     rows.append(row)
     return rows

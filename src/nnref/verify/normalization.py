@@ -205,7 +205,6 @@ def verify(spec: Spec, device: str) -> list[Row]:
             row.saved_ref, row.saved_base = check_saved_bytes(
                 spec, kwargs, spec.extra["shapes"][-1], device)
         except Exception as exc:
-            row.ok = False
-            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:160]
+            row.fail(exc)
         rows.append(row)
     return rows

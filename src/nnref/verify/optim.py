@@ -292,7 +292,6 @@ def verify(spec: Spec, device) -> list[Row]:
             row.message = f"vs {against}"
             row.fwd_err = check_case(spec, kwargs, VERIFY_STEPS, torch.float32, device)
         except Exception as exc:  # a failing case is reported in its row, never raised
-            row.ok = False
-            row.message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            row.fail(exc)
         rows.append(row)
     return rows
