@@ -130,7 +130,8 @@ def test_step_with_closure_returns_the_loss_and_matches(spec):
     V.assert_params_close(run)
     x, y = next(V.batches(1))
     loss = run.opt_a.step(lambda: V.loss_of(run.model_a, x, y))
-    torch.testing.assert_close(loss, V.loss_of(run.model_b, x, y).detach(), rtol=0, atol=1e-2)
+    # The closure runs before the step, on parameters equal to model_b's: the same loss.
+    torch.testing.assert_close(loss.detach(), V.loss_of(run.model_b, x, y).detach())
 
 
 @pytest.mark.parametrize("scheduler", ["step", "cosine"])

@@ -24,7 +24,7 @@ def _fwd_bwd(fn, x, g):
     return step
 
 
-def _time(step, device, min_run_time) -> float:
+def _time(step, min_run_time) -> float:
     step()  # warm-up (and compilation)
     t = benchmark.Timer(stmt="step()", globals={"step": step}).blocked_autorange(
         min_run_time=min_run_time)
@@ -45,14 +45,14 @@ def run(args) -> str:
         pair = build_pair(spec, kwargs, torch.float32, args.device)
         x = make_input(spec, shape, torch.float32, args.device).requires_grad_(True)
         g = torch.randn_like(x)
-        t_ref = _time(_fwd_bwd(pair.ref, x, g), args.device, min_run)
-        t_base = _time(_fwd_bwd(pair.base, x, g), args.device, min_run)
+        t_ref = _time(_fwd_bwd(pair.ref, x, g), min_run)
+        t_base = _time(_fwd_bwd(pair.base, x, g), min_run)
         row = [spec.name, "oracle" if pair.oracle else "torch", f"{t_ref * 1e3:.2f}",
                f"{t_base * 1e3:.2f}", f"{t_ref / t_base:.2f}"]
         if not pair.oracle:
             eager_ratios.append(t_ref / t_base)
         if not args.no_compile:
-            t_comp, t_comp_base = (_time(_fwd_bwd(_compiled(fn), x, g), args.device, min_run)
+            t_comp, t_comp_base = (_time(_fwd_bwd(_compiled(fn), x, g), min_run)
                                    for fn in (pair.ref, pair.base))
             row += [f"{t_comp * 1e3:.2f}", f"{t_comp / t_base:.2f}", f"{t_comp / t_comp_base:.2f}"]
             if not pair.oracle:

@@ -72,7 +72,8 @@ class Spec:
             key is the invalid argument, which the error message must name.
         family: grouping for docs and reports (``sigmoid``, ``rectifier``, ...).
         note: one line for tables and docs; says where the notes differ.
-        extra: kind-specific data for the harness (documented by the kind's verifier).
+        extra: kind-specific data for the harness (documented by the kind's verifier); for
+            activations ``scalar_case`` (kwargs for 0-d input) and ``hyper_min_abs``.
     """
 
     name: str
@@ -108,13 +109,6 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message quoted
         return str(self.args[0])
-
-
-class _Heaviside(nn.Module):
-    """torch's step function ``torch.heaviside(x, 1)`` as a module (it has no gradient)."""
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return torch.heaviside(input, torch.ones((), dtype=input.dtype, device=input.device))
 
 
 def _table(*specs: Spec) -> dict[str, Spec]:
@@ -158,7 +152,8 @@ ACTIVATIONS: dict[str, Spec] = _table(
          cases=({}, {"num_parameters": 6}, {"num_parameters": 6, "init": -0.3}),
          kinks=_RELU_KINK, hyper={"init": (-1.0, 1.0)},
          invalid=(({"num_parameters": 0}, ValueError), ({"num_parameters": -1}, ValueError)),
-         family="rectifier", note="learnable slope a (notes: 'ax + b'); init 0.25"),
+         family="rectifier", note="learnable slope a (notes: 'ax + b'); init 0.25",
+         extra={"scalar_case": {}}),
     Spec("rrelu", "activation", A.RReLU, nn.RReLU,
          cases=({}, {"lower": 0.05, "upper": 0.4}), kinks=_RELU_KINK,
          invalid=(({"lower": 0.5, "upper": 0.1}, ValueError),), family="rectifier",
@@ -203,9 +198,11 @@ ACTIVATIONS: dict[str, Spec] = _table(
          family="smooth", note="smooth clip to (0, 1); notes garble the derivative"),
     Spec("softmax", "activation", A.Softmax, nn.Softmax,
          cases=({"dim": 1}, {"dim": -1}, {"dim": 0}), family="softmax",
-         note="max-subtracted; two classes = sigmoid of the logit difference"),
+         note="max-subtracted; two classes = sigmoid of the logit difference",
+         extra={"scalar_case": {"dim": 0}}),
     Spec("log_softmax", "activation", A.LogSoftmax, nn.LogSoftmax,
-         cases=({"dim": 1}, {"dim": -1}), family="softmax", note="x - logsumexp(x)"),
+         cases=({"dim": 1}, {"dim": -1}), family="softmax", note="x - logsumexp(x)",
+         extra={"scalar_case": {"dim": -1}}),
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -93,7 +93,6 @@ class GradientFlowMonitor(L.Callback):
         self._capture = False
         self._outputs: dict[str, torch.Tensor] = {}
         self._epoch_norms: dict[str, list[float]] = defaultdict(list)
-        self.last_grad_norms: dict[str, float] = {}
 
     # -- set-up -------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -160,7 +159,6 @@ class GradientFlowMonitor(L.Callback):
             if writer is not None:
                 writer.add_histogram(f"activations/{name}", out.float().cpu(), step)
         self._outputs.clear()
-        self.last_grad_norms = norms
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 

@@ -157,13 +157,3 @@ class ReferenceOptimizer(Optimizer):
 
     def _multi_tensor(self, group, params: list[Tensor], grads: list[Tensor]) -> None:
         raise NotImplementedError
-
-    def _steps(self, params: list[Tensor]) -> list[Tensor]:
-        """The step counters of ``params``, created on first use."""
-        out = []
-        for p in params:
-            state = self.state[p]
-            if "step" not in state:
-                state["step"] = new_step()
-            out.append(state["step"])
-        return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +64,20 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     same = (a == b) | both_nan  # equal infinities give inf - inf = nan otherwise
     diff = (a - b).abs().masked_fill(same, 0.0)
     return math.inf if diff.isnan().any() else float(diff.max())
+
+
+def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
+    """Bytes autograd keeps for backward when ``fn(x)`` runs (saved_tensors_hooks)."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return total
 
 
 def default_devices() -> list[str]:

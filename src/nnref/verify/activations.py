@@ -17,7 +17,7 @@ import torch
 from torch.func import functional_call
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff
+from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
 from nnref.verify.oracles import LIMITS, ORACLES
 
 SHAPE = (3, 6, 5)  # channels (6) on dim 1, matching the registry's per-channel cases
@@ -171,11 +171,8 @@ def layout_inputs(spec, kwargs, dtype=torch.float32, device="cpu") -> dict[str, 
 
 
 def scalar_case(spec: Spec, kwargs: Mapping) -> Mapping:
-    """The case to use with 0-d input (per-channel parameters need a single channel)."""
-    if "num_parameters" in kwargs:
-        return {k: v for k, v in kwargs.items() if k != "num_parameters"}
-    if "dim" in kwargs:
-        return {**kwargs, "dim": 0}
+    """The case to use with 0-d input: ``spec.extra["scalar_case"]`` where the spec's cases
+    need a channel or a dim a scalar does not have, otherwise the case itself."""
     return spec.extra.get("scalar_case", kwargs)
 
 
@@ -251,20 +248,6 @@ def check_gradcheck(spec, kwargs, device="cpu") -> bool:
     assert torch.autograd.gradcheck(fn, inputs), f"{spec.name}: gradcheck failed"
     assert torch.autograd.gradgradcheck(fn, inputs), f"{spec.name}: gradgradcheck failed"
     return True
-
-
-def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
-    """Bytes autograd keeps for backward when ``fn(x)`` runs (saved_tensors_hooks)."""
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn(x)
-    return total
 
 
 def check_saved_bytes(spec, kwargs, device="cpu") -> tuple[int, int]:

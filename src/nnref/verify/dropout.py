@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff
-from nnref.verify.activations import saved_bytes
+from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
 
 SEED = 1234
 # |kept - n q| may exceed this many binomial standard deviations with probability < 1e-6.

@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff
-from nnref.verify.activations import saved_bytes
+from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
 
 CLASSES = 5
 SHAPE = (8, CLASSES)  # (N, C); elementwise losses use the same shape

@@ -14,8 +14,7 @@ import torch
 
 from nnref import normalization as N
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff
-from nnref.verify.activations import saved_bytes
+from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
 
 STEPS = 20
 
