@@ -8,7 +8,7 @@ Examples::
     python experiments/train.py hparams_search=optuna hydra.sweeper.n_trials=30
     python experiments/train.py impl=torch          # same run on torch's built-ins
 
-All logic lives in :func:`nnref.training.train`; this wrapper only turns a bad config into a
+All logic lives in :func:`nnref.experiment.training.train`; this wrapper only turns a bad config into a
 one-line error (exit status 2 for a single run; a logged line and a NaN objective for one job of
 a sweep, so the other jobs still run) and returns ``cfg.optimized_metric`` to sweepers.
 """
@@ -34,7 +34,7 @@ log = logging.getLogger("nnref.train")
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    from nnref.training import ConfigError, train  # after Hydra parsed the command line
+    from nnref.experiment.training import ConfigError, train  # after Hydra parsed the command line
 
     try:
         metrics = train(cfg)

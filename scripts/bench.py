@@ -17,14 +17,14 @@ import time
 
 import torch
 
-import nnref
+import nnref.bench
 
 
 def sections() -> dict[str, object]:
     found = {}
-    for info in pkgutil.iter_modules(nnref.__path__):
-        if info.name.startswith("bench_"):
-            found[info.name.removeprefix("bench_")] = f"nnref.{info.name}"
+    for info in pkgutil.iter_modules(nnref.bench.__path__):
+        if not info.name.startswith("_"):
+            found[info.name] = f"nnref.bench.{info.name}"
     return dict(sorted(found.items()))
 
 

@@ -1,4 +1,4 @@
-"""nnref.data: splits, standardisation, batching by index, augmentation, IDX, MNIST-1D cache."""
+"""nnref.experiment.data: splits, standardisation, batching by index, augmentation, IDX, MNIST-1D cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnref.data import (
+from nnref.experiment.data import (
     CLASSIFICATION,
     IDX_FILES,
     MNIST1D,

@@ -24,8 +24,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 from test_training import CONF, EXPERIMENTS, ROOT, run_in_process
 
-from nnref import surfaces
-from nnref.training import validate
+from nnref.experiment import surfaces
+from nnref.experiment.training import validate
 
 NAMES = ("vanishing_gradient", "exploding_gradient", "initialization", "activations",
          "optimizers", "gradient_descent_variants", "regularization", "batch_norm",
@@ -294,7 +294,7 @@ def test_sweep_grid_sizes_fit_the_budget():
 # --- options of the training stack that the regularization experiment adds -----------------
 
 def test_classic_dropout_scales_at_inference_and_inverted_in_training():
-    from nnref.models import MLP
+    from nnref.experiment.models import MLP
 
     torch.manual_seed(0)
     x = torch.randn(4000, 6)
@@ -312,7 +312,7 @@ def test_classic_dropout_scales_at_inference_and_inverted_in_training():
 
 
 def test_hidden_noise_only_in_training():
-    from nnref.models import MLP
+    from nnref.experiment.models import MLP
 
     net = MLP(3, 1, width=4, depth=2, noise=0.5)
     x = torch.randn(2000, 3)
@@ -325,7 +325,7 @@ def test_hidden_noise_only_in_training():
 
 
 def test_max_norm_constraint_projects_every_unit_after_each_step():
-    from nnref.lit import MaxNormConstraint
+    from nnref.experiment.lit import MaxNormConstraint
 
     model = torch.nn.Sequential(torch.nn.Linear(10, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     with torch.no_grad():
@@ -346,7 +346,7 @@ def test_max_norm_constraint_projects_every_unit_after_each_step():
 @pytest.mark.parametrize("override, key", [("model.dropout_mode=scaled", "model.dropout_mode"),
                                            ("model.noise=-1", "model.noise")])
 def test_bad_regularization_options_are_one_line_config_errors(override, key):
-    from nnref.training import ConfigError
+    from nnref.experiment.training import ConfigError
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[override])

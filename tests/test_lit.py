@@ -1,4 +1,4 @@
-"""nnref.lit: the LightningModule (tasks, impl switch, penalties, clipping) and callbacks."""
+"""nnref.experiment.lit: the LightningModule (tasks, impl switch, penalties, clipping) and callbacks."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from nnref import registry
-from nnref.data import Digits, TensorDataModule, build_datamodule
-from nnref.lit import DivergenceGuard, GradientFlowMonitor, LitModel
-from nnref.models import MLP
+from nnref.experiment.data import Digits, TensorDataModule, build_datamodule
+from nnref.experiment.lit import DivergenceGuard, GradientFlowMonitor, LitModel
+from nnref.experiment.models import MLP
 
 
 def _trainer(steps, callbacks=(), **kwargs):

@@ -1,4 +1,4 @@
-"""nnref.models: layer names, shapes, options, impl switch, weight tying, init."""
+"""nnref.experiment.models: layer names, shapes, options, impl switch, weight tying, init."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from torch import nn
 
 from nnref import registry
 from nnref.dropout import DropConnectLinear
-from nnref.models import MLP, SmallCNN, build_component, init_weights
+from nnref.experiment.models import MLP, SmallCNN, build_component, init_weights
 from tests.conftest import DEVICES
 
 
@@ -96,7 +96,7 @@ def test_per_unit_activation_gets_num_features():
 
 
 def test_dropconnect_and_torch_fallback(caplog):
-    with caplog.at_level(logging.INFO, logger="nnref.models"):
+    with caplog.at_level(logging.INFO, logger="nnref.experiment.models"):
         net = MLP(4, 2, width=5, depth=2, dropconnect=0.5, impl="torch")
     assert isinstance(net.hidden1.linear, DropConnectLinear)
     assert "no torch built-in" in caplog.text

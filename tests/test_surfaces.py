@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nnref import registry
-from nnref import surfaces as S
+from nnref.experiment import surfaces as S
 
 # "sensible settings": the largest round learning rate each one is stable with from (1.5, 1.5)
 ROSENBROCK_SETTINGS = {

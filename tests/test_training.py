@@ -1,4 +1,4 @@
-"""nnref.training and the Hydra app: configs compose and run, bad configs give one line, runs
+"""nnref.experiment.training and the Hydra app: configs compose and run, bad configs give one line, runs
 repeat bit for bit, diverge cleanly, resume; sweeps run under each launcher."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
-from nnref.lit import LitModel
-from nnref.training import ConfigError, flatten, train
+from nnref.experiment.lit import LitModel
+from nnref.experiment.training import ConfigError, flatten, train
 from tests.conftest import DEVICES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 import analysis as A  # noqa: E402
 
 from nnref.activations import binary_step, sigmoid, softmax  # noqa: E402
-from nnref.data import build_datamodule  # noqa: E402
+from nnref.experiment.data import build_datamodule  # noqa: E402
 
 
 def separable(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,9 +18,9 @@ sys.path.insert(0, str(HERE.parent))
 import analysis as A  # noqa: E402
 
 from nnref import registry  # noqa: E402
-from nnref.data import Digits  # noqa: E402
+from nnref.experiment.data import Digits  # noqa: E402
 from nnref.losses import cross_entropy  # noqa: E402
-from nnref.models import MLP  # noqa: E402
+from nnref.experiment.models import MLP  # noqa: E402
 
 TARGET = 0.8  # "speed": first epoch whose validation accuracy reaches this
 

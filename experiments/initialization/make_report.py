@@ -20,10 +20,10 @@ sys.path.insert(0, str(HERE.parent))
 
 import analysis as A  # noqa: E402
 
-from nnref.data import Digits  # noqa: E402
+from nnref.experiment.data import Digits  # noqa: E402
 from nnref.init import constant_, init_model  # noqa: E402
 from nnref.losses import cross_entropy  # noqa: E402
-from nnref.models import MLP  # noqa: E402
+from nnref.experiment.models import MLP  # noqa: E402
 
 INITS = ["zeros", "constant", "uniform_fan_in", "xavier_normal", "xavier_uniform", "he_normal",
          "he_uniform", "lecun_normal"]

@@ -1,6 +1,6 @@
 """Report of the optimizer comparison: ``python experiments/optimizers/make_report.py [sweep dir]``
 writes README.md and the figures next to this file. Besides the sweep (digits and MNIST-1D), it
-runs every optimizer on the 2-D surfaces of :mod:`nnref.surfaces` (a few seconds) and draws the
+runs every optimizer on the 2-D surfaces of :mod:`nnref.experiment.surfaces` (a few seconds) and draws the
 trajectories, and shows a learning rate too small, right and too big on the ill-conditioned
 quadratic."""
 
@@ -18,7 +18,8 @@ sys.path.insert(0, str(HERE.parent))
 
 import analysis as A  # noqa: E402
 
-from nnref import registry, surfaces  # noqa: E402
+from nnref import registry  # noqa: E402
+from nnref.experiment import surfaces  # noqa: E402
 
 OPTIMS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "lars"]
 # (start, steps, lr per optimizer) per surface; one rate per optimizer and surface, chosen for
@@ -191,7 +192,7 @@ def build(sweep: Path) -> Path:
         "batch 64; each optimizer over a 3-point learning-rate grid around its usual default, "
         "2 seeds; the report keeps each optimizer's rate with the lower median validation loss "
         "per data set. Surfaces: every optimizer from the same start on four functions of "
-        "`nnref.surfaces`, at one rate per optimizer and surface (listed in the table).\n\n"
+        "`nnref.experiment.surfaces`, at one rate per optimizer and surface (listed in the table).\n\n"
         "```\npython experiments/train.py -m experiment=optimizers\n"
         "python experiments/optimizers/make_report.py\n```",
         f"## Results\n\n![trajectories]({traj_fig})\n\n" + traj_table

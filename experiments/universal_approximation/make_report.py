@@ -14,8 +14,8 @@ sys.path.insert(0, str(HERE.parent))
 
 import analysis as A  # noqa: E402
 
-from nnref.data import build_datamodule  # noqa: E402
-from nnref.models import MLP  # noqa: E402
+from nnref.experiment.data import build_datamodule  # noqa: E402
+from nnref.experiment.models import MLP  # noqa: E402
 
 NOISE = 0.05  # conf/data/<fn>.yaml noise_std: the best reachable MSE is its square
 FUNCS = ["sine", "abs", "step", "polynomial"]

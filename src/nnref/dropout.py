@@ -20,7 +20,7 @@ import warnings
 import torch
 from torch import nn
 
-from nnref.activations._common import apply_maybe_inplace, check_input
+from nnref._tensor import apply_maybe_inplace, check_input
 from nnref.activations.rectifiers import SELU_ALPHA, SELU_SCALE
 
 __all__ = [

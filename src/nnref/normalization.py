@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import check_input, opmath
+from nnref._tensor import check_input, opmath
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "batch_norm"]
 

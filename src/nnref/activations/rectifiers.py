@@ -11,15 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import (
-    apply_maybe_inplace,
-    channel_reduce,
-    channel_view,
-    check_channels,
-    check_input,
-    opmath,
-    step,
-)
+from nnref._tensor import apply_maybe_inplace, check_input, opmath
+from nnref.activations._common import channel_reduce, channel_view, check_channels, step
 
 __all__ = [
     "ReLU", "relu", "BReLU", "brelu", "LeakyReLU", "leaky_relu", "PReLU", "prelu", "RReLU",

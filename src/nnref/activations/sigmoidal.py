@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import check_input, opmath, stable_sigmoid
+from nnref._tensor import check_input, opmath, stable_sigmoid
 
 __all__ = [
     "Identity", "identity", "BinaryStep", "binary_step", "Sigmoid", "sigmoid", "Tanh", "tanh",

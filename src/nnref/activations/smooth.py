@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import apply_maybe_inplace, check_input, opmath, stable_sigmoid
+from nnref._tensor import apply_maybe_inplace, check_input, opmath, stable_sigmoid
 
 __all__ = [
     "Softplus", "softplus", "SoftClipping", "soft_clipping", "BentIdentity", "bent_identity",

@@ -7,7 +7,7 @@ import warnings
 import torch
 from torch import nn
 
-from nnref.activations._common import check_input, opmath
+from nnref._tensor import check_input, opmath
 
 __all__ = ["Softmax", "softmax", "LogSoftmax", "log_softmax", "normalize_dim"]
 

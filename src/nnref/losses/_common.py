@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nnref.activations._common import check_input
+from nnref._tensor import check_input
 
 REDUCTIONS = ("none", "mean", "sum")
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nnref import activations as A
-from nnref.activations._common import opmath, stable_sigmoid
+from nnref._tensor import opmath, stable_sigmoid
 from nnref.losses._common import (
     check_broadcast,
     check_pair,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import check_input, opmath
+from nnref._tensor import check_input, opmath
 from nnref.losses._common import (
     check_reduction,
     check_unit_interval,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref.activations._common import opmath
+from nnref._tensor import opmath
 from nnref.losses._common import check_pair, check_reduction, grad_scale, legacy_reduction, reduce
 
 __all__ = [

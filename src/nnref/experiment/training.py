@@ -22,10 +22,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nnref import registry
-from nnref.data import DATASETS, TensorDataModule, build_datamodule
-from nnref.lit import DivergenceGuard, LitModel
-from nnref.lit.module import DEFAULT_LOSS, SCHEDULERS
-from nnref.models import DROPOUT_MODES, MLP, NORMS, TIES, SmallCNN
+from nnref.experiment.data import DATASETS, TensorDataModule, build_datamodule
+from nnref.experiment.lit import DivergenceGuard, LitModel
+from nnref.experiment.lit.module import DEFAULT_LOSS, SCHEDULERS
+from nnref.experiment.models import DROPOUT_MODES, MLP, NORMS, TIES, SmallCNN
 
 __all__ = ["ConfigError", "validate", "build", "train", "flatten", "MODELS", "IMPLS"]
 

@@ -12,9 +12,9 @@ All keep the whole set on the device and batch by shuffled index (:class:`IndexB
 
 from __future__ import annotations
 
-from nnref.data.base import TASKS, IndexBatches, TensorDataModule, parse_batch_size
-from nnref.data.real import IDX_FILES, MNIST1D, Digits, IDXImages, read_idx
-from nnref.data.synthetic import CLASSIFICATION, REGRESSION, Regression1D, ToyClassification
+from nnref.experiment.data.base import TASKS, IndexBatches, TensorDataModule, parse_batch_size
+from nnref.experiment.data.real import IDX_FILES, MNIST1D, Digits, IDXImages, read_idx
+from nnref.experiment.data.synthetic import CLASSIFICATION, REGRESSION, Regression1D, ToyClassification
 
 __all__ = [
     "TASKS", "IndexBatches", "TensorDataModule", "parse_batch_size", "IDX_FILES", "MNIST1D",

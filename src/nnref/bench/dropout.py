@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nnref import registry
-from nnref.bench_normalization import fwd_bwd, median_time, table_row
+from nnref.bench.normalization import fwd_bwd, median_time, table_row
 
 BAR = 1.5
 # (N, C, ...) per variant: 4M elements; channel variants with spatial extent

@@ -5,7 +5,8 @@ evaluated for a contour plot) and returns :math:`f(x, y)` elementwise. :data:`SU
 them with their minima and a plotting window.
 
 Example:
-    >>> from nnref import registry, surfaces
+    >>> from nnref import registry
+    >>> from nnref.experiment import surfaces
     >>> path = surfaces.trajectory(surfaces.rosenbrock, registry.get("optim", "adam", lr=0.05),
     ...                            start=(-1.5, 2.0), steps=500)
     >>> path.shape

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from nnref.data.base import TensorDataModule
+from nnref.experiment.data.base import TensorDataModule
 
 __all__ = ["ToyClassification", "Regression1D", "CLASSIFICATION", "REGRESSION"]
 

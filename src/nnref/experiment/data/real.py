@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnref.data.base import TensorDataModule
+from nnref.experiment.data.base import TensorDataModule
 
 __all__ = ["Digits", "MNIST1D", "IDXImages", "read_idx", "IDX_FILES"]
 

@@ -7,7 +7,7 @@ between the two.
 
 Example::
 
-    >>> from nnref.models import MLP
+    >>> from nnref.experiment.models import MLP
     >>> net = MLP(64, 10, width=32, depth=3, activation="tanh", init="xavier_normal")
     >>> [n for n, _ in net.named_children()]
     ['hidden1', 'hidden2', 'hidden3', 'out']

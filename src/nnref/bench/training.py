@@ -17,9 +17,9 @@ import torch
 from torch.utils import benchmark
 
 from nnref import registry
-from nnref.data import Digits, IndexBatches
-from nnref.lit import LitModel
-from nnref.models import MLP
+from nnref.experiment.data import Digits, IndexBatches
+from nnref.experiment.lit import LitModel
+from nnref.experiment.models import MLP
 
 __all__ = ["run"]
 

@@ -16,8 +16,8 @@ import torchmetrics
 from torch import nn
 
 from nnref import regularization
-from nnref.data.base import TASKS
-from nnref.models import build_component
+from nnref.experiment.data.base import TASKS
+from nnref.experiment.models import build_component
 
 __all__ = ["LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
 
@@ -57,7 +57,7 @@ class LitModel(L.LightningModule):
 
     Args:
         model: the network (its output is logits for classification).
-        task: one of :data:`nnref.data.TASKS`.
+        task: one of :data:`nnref.experiment.data.TASKS`.
         num_outputs: classes (multiclass) or labels (multilabel); 1 otherwise.
         loss: registry loss name or ``"auto"`` (:data:`DEFAULT_LOSS`); ``loss_kwargs`` go to it.
         optim: registry optimizer name; ``optim_kwargs`` (``lr`` ...) go to it.
