@@ -72,6 +72,10 @@ class Spec:
             key is the invalid argument, which the error message must name.
         family: grouping for docs and reports (``sigmoid``, ``rectifier``, ...).
         note: one line for tables and docs; says where the notes differ.
+        output_range: activations: the bounded output interval ``(low, high)`` (sigmoid
+            ``(0, 1)``), where the derivative vanishes near either bound; ``None`` when unbounded.
+        dies: activations: a unit can die (output <= 0 for every input of a batch leaves it
+            zero or only a small negative-side gradient): the rectifier and exponential families.
         extra: kind-specific data for the harness (documented by the kind's verifier); for
             activations ``scalar_case`` (kwargs for 0-d input) and ``hyper_min_abs``.
     """
@@ -90,6 +94,8 @@ class Spec:
     family: str = ""
     note: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    output_range: tuple[float, float] | None = None
+    dies: bool = False
 
     def target(self, impl: str = "reference") -> Callable[..., Any]:
         """The class or function behind ``impl`` (``"reference"`` or ``"torch"``)."""
@@ -132,44 +138,44 @@ ACTIVATIONS: dict[str, Spec] = _table(
          kinks=(0.0,), family="step",
          note="forward equals torch.heaviside(x, 1); derivative taken as 0 everywhere "
               "(torch's heaviside has none)"),
-    Spec("sigmoid", "activation", A.Sigmoid, nn.Sigmoid, aliases=("logistic",),
+    Spec("sigmoid", "activation", A.Sigmoid, nn.Sigmoid, output_range=(0.0, 1.0), aliases=("logistic",),
          family="sigmoid", note="f' = f(1 - f) <= 1/4: the cause of vanishing gradients"),
-    Spec("tanh", "activation", A.Tanh, nn.Tanh, family="sigmoid",
+    Spec("tanh", "activation", A.Tanh, nn.Tanh, output_range=(-1.0, 1.0), family="sigmoid",
          note="f' = 1 - f^2 (notes: '1 - tanh x' and 'not differentiable at 0': both wrong)"),
-    Spec("softsign", "activation", A.Softsign, nn.Softsign, aliases=("elliotsig",),
+    Spec("softsign", "activation", A.Softsign, nn.Softsign, output_range=(-1.0, 1.0), aliases=("elliotsig",),
          family="sigmoid", note="x / (1 + |x|)"),
-    Spec("sqnl", "activation", A.SQNL, None, kinks=(-2.0, 2.0), domain=(-3.0, 3.0),
+    Spec("sqnl", "activation", A.SQNL, None, output_range=(-1.0, 1.0), kinks=(-2.0, 2.0), domain=(-3.0, 3.0),
          family="sigmoid", note="square nonlinearity; no torch built-in"),
     Spec("relu", "activation", A.ReLU, nn.ReLU, cases=({}, {"inplace": True}),
-         kinks=_RELU_KINK, family="rectifier", note="max(0, x); derivative 0 at 0 as torch"),
+         kinks=_RELU_KINK, family="rectifier", dies=True, note="max(0, x); derivative 0 at 0 as torch"),
     Spec("brelu", "activation", A.BReLU, None, aliases=("bipolar_relu",), kinks=_RELU_KINK,
-         family="rectifier", note="ReLU on even, -ReLU(-x) on odd features; no built-in"),
+         family="rectifier", dies=True, note="ReLU on even, -ReLU(-x) on odd features; no built-in"),
     Spec("leaky_relu", "activation", A.LeakyReLU, nn.LeakyReLU,
          cases=({}, {"negative_slope": 0.2}, {"negative_slope": 0.1, "inplace": True}),
-         kinks=_RELU_KINK, hyper={"negative_slope": (0.0, 0.5)}, family="rectifier",
+         kinks=_RELU_KINK, hyper={"negative_slope": (0.0, 0.5)}, family="rectifier", dies=True,
          note="slope * x for x < 0 (notes: '0.01')"),
     Spec("prelu", "activation", A.PReLU, nn.PReLU,
          cases=({}, {"num_parameters": 6}, {"num_parameters": 6, "init": -0.3}),
          kinks=_RELU_KINK, hyper={"init": (-1.0, 1.0)},
          invalid=(({"num_parameters": 0}, ValueError), ({"num_parameters": -1}, ValueError)),
-         family="rectifier", note="learnable slope a (notes: 'ax + b'); init 0.25",
+         family="rectifier", dies=True, note="learnable slope a (notes: 'ax + b'); init 0.25",
          extra={"scalar_case": {}}),
     Spec("rrelu", "activation", A.RReLU, nn.RReLU,
          cases=({}, {"lower": 0.05, "upper": 0.4}), kinks=_RELU_KINK,
-         invalid=(({"lower": 0.5, "upper": 0.1}, ValueError),), family="rectifier",
+         invalid=(({"lower": 0.5, "upper": 0.1}, ValueError),), family="rectifier", dies=True,
          note="slope ~ U(lower, upper) in training, (lower + upper) / 2 in eval",
          extra={"stochastic": True}),
     Spec("elu", "activation", A.ELU, nn.ELU,
          cases=({}, {"alpha": 0.5}, {"alpha": -0.5}, {"alpha": 1.0, "inplace": True}),
-         kinks=_RELU_KINK, hyper={"alpha": (-2.0, 3.0)}, family="exponential",
+         kinks=_RELU_KINK, hyper={"alpha": (-2.0, 3.0)}, family="exponential", dies=True,
          note="alpha (e^x - 1) for x <= 0"),
     Spec("selu", "activation", A.SELU, nn.SELU, cases=({}, {"inplace": True}),
-         kinks=_RELU_KINK, family="exponential", note="self-normalising; pair with lecun_normal"),
+         kinks=_RELU_KINK, family="exponential", dies=True, note="self-normalising; pair with lecun_normal"),
     Spec("apl", "activation", A.APL, None,
          cases=({"num_features": 6}, {"num_features": 6, "hinges": 3}), kinks=_RELU_KINK,
          invalid=(({"num_features": 0}, ValueError), ({"hinges": 0, "num_features": 6},
                                                        ValueError)),
-         family="rectifier", note="adaptive piecewise linear, learnable hinges; no built-in",
+         family="rectifier", dies=True, note="adaptive piecewise linear, learnable hinges; no built-in",
          extra={"scalar_case": {"num_features": 1}}),
     Spec("bent_identity", "activation", A.BentIdentity, None, family="smooth",
          note="(sqrt(x^2 + 1) - 1) / 2 + x; no built-in"),
@@ -192,7 +198,7 @@ ACTIVATIONS: dict[str, Spec] = _table(
          extra={"hyper_min_abs": 1e-3},
          family="smooth", note="learnable alpha interpolates log, identity and exp "
                                "(notes' table drops +alpha and writes eps for alpha)"),
-    Spec("soft_clipping", "activation", A.SoftClipping, None,
+    Spec("soft_clipping", "activation", A.SoftClipping, None, output_range=(0.0, 1.0),
          cases=({}, {"alpha": 5.0}), domain=(-6.0, 6.0), hyper={"alpha": (0.2, 20.0)},
          invalid=(({"alpha": 0.0}, ValueError),),
          family="smooth", note="smooth clip to (0, 1); notes garble the derivative"),
