@@ -10,6 +10,7 @@ import torch
 from torch.utils import benchmark
 
 from nnref import registry
+from nnref.verify import cases
 from nnref.verify.activations import build_pair, make_input
 
 SHAPE = (256, 6, 2731)  # 4.19M elements; 6 channels for the per-channel cases
@@ -41,7 +42,7 @@ def run(args) -> str:
     min_run = 0.2 if args.quick else 0.5
     rows, eager_ratios, compiled_ratios, both_compiled = [], [], [], []
     for spec in registry.ACTIVATIONS.values():
-        kwargs = {k: v for k, v in spec.cases[0].items() if k != "inplace"}
+        kwargs = {k: v for k, v in cases.of(spec).kwargs[0].items() if k != "inplace"}
         pair = build_pair(spec, kwargs, torch.float32, args.device)
         x = make_input(spec, shape, torch.float32, args.device).requires_grad_(True)
         g = torch.randn_like(x)

@@ -12,7 +12,8 @@ import torch
 from torch.utils import benchmark
 
 from nnref import registry
-from nnref.verify.losses import ORACLES, make_inputs
+from nnref.verify import cases
+from nnref.verify.losses import make_inputs
 
 LOSS_BAR, INIT_BAR = 1.5, 1.2
 
@@ -67,7 +68,7 @@ def run(args) -> str:
             x.requires_grad_(True)
             ctor = {k: v for k, v in case.items() if not k.startswith("_")}
             ref = spec.reference(**ctor)
-            base = spec.builtin(**ctor) if spec.builtin else ORACLES[spec.name](**ctor)
+            base = spec.builtin(**ctor) if spec.builtin else cases.of(spec).oracle(**ctor)
             steps = [_loss_step(module, x, t) for module in (ref, base)]
             for step in steps:  # warm-up
                 step()
@@ -77,10 +78,10 @@ def run(args) -> str:
             lines.append(_row(spec.name, label, f"{n}x{classes}", *times, LOSS_BAR))
     w = torch.empty(side, side, device=device)
     for spec in registry.INITIALIZERS.values():
-        kwargs = dict(spec.cases[0])
-        random = spec.extra["law"] != "constant"
+        kwargs = dict(cases.of(spec).kwargs[0])
+        random = cases.of(spec).law != "constant"
         fills = []
-        for fn in (spec.reference, spec.builtin):
+        for fn in (spec.reference, spec.builtin or cases.of(spec).oracle):
             if random:
                 g = torch.Generator(device=device).manual_seed(0)
                 fills.append(lambda fn=fn, g=g, kw=kwargs: fn(w, **kw, generator=g))

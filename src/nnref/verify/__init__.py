@@ -1,9 +1,11 @@
 """Verification of every registered component against torch, on the user's own device(s).
 
 Each registry kind has a verifier module here exposing ``verify(spec, device) -> list[Row]``
-(one row per tested keyword-argument case). The same check functions back the pytest suite,
-so ``python -m nnref verify`` and ``pytest`` can never disagree about what "equal to torch"
-means. Built-ins appear here by design: this package is where references meet torch.
+(one row per tested keyword-argument case), reading what to test from
+:mod:`nnref.verify.cases`; :func:`register` adds a user's component with its cases. The same
+check functions back the pytest suite, so ``python -m nnref verify`` and ``pytest`` can never
+disagree about what "equal to torch" means. Built-ins appear here by design: this package is
+where references meet torch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from nnref import registry
+from nnref.verify import cases as _cases
 
 # kind -> module that verifies it; a kind missing here is reported, never passed silently.
 VERIFIERS = {
@@ -89,13 +92,15 @@ def run(
     devices: Iterable[str] | None = None,
     names: Iterable[str] | None = None,
 ) -> list[Row]:
-    """Verify every registered component of ``kinds`` on ``devices``; never raises per row."""
+    """Verify every registered component of ``kinds`` (only those called ``names``, by name or
+    alias, if given) on ``devices``; never raises per row."""
     kinds = list(kinds or registry.KINDS)
     devices = list(devices or default_devices())
     wanted = set(names) if names else None
     rows: list[Row] = []
     for kind in kinds:
-        specs = [s for s in registry.KINDS[kind].values() if wanted is None or s.name in wanted]
+        specs = [s for s in registry.KINDS[kind].values()
+                 if wanted is None or not wanted.isdisjoint((s.name, *s.aliases))]
         if not specs:
             continue
         if kind not in VERIFIERS:
@@ -136,3 +141,24 @@ def format_table(rows: list[Row]) -> str:
                  _fmt(r.gradcheck), saved, status)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def register(spec: registry.Spec, cases) -> registry.Spec:
+    """Register a user's own component and the cases that verify it, in one call.
+
+    ``cases`` is the cases dataclass of ``spec.kind`` (``ActivationCases`` for an activation,
+    ...; see :mod:`nnref.verify.cases`). Afterwards ``run(names=[spec.name])`` and
+    ``python -m nnref verify --name <name>`` check it as they check a built-in one. The
+    registry itself only learns what the component is (:func:`nnref.registry.register`); the
+    cases stay here, so the core never holds or imports test data.
+
+    Raises:
+        TypeError: for cases of the wrong kind; ValueError: for a name or alias already taken.
+    """
+    expected = _cases.case_type(spec.kind)
+    if not isinstance(cases, expected):
+        raise TypeError(f"cases for {spec.kind} {spec.name!r} must be a {expected.__name__}, "
+                        f"got {type(cases).__name__}")
+    registry.register(spec)
+    _cases.add(spec, cases)
+    return spec

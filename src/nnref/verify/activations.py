@@ -1,5 +1,5 @@
 """Parity checks for activations: each compares the reference with the torch built-in (or, where
-torch has none, with the independent formula in :mod:`nnref.verify.oracles`) and raises
+torch has none, with the independent formula in its cases' ``oracle``) and raises
 ``AssertionError`` with the mismatch, returning the largest forward and gradient errors.
 
 The pytest suite (``tests/test_activations.py``) parametrizes these over the registry; the
@@ -17,10 +17,9 @@ import torch
 from torch.func import functional_call
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
-from nnref.verify.oracles import LIMITS, ORACLES
+from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
 
-SHAPE = (3, 6, 5)  # channels (6) on dim 1, matching the registry's per-channel cases
+SHAPE = (3, 6, 5)  # channels (6) on dim 1, matching the per-channel cases
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
@@ -47,29 +46,30 @@ def build_pair(spec: Spec, kwargs: Mapping, dtype: torch.dtype, device, state=No
         base.load_state_dict(ref.state_dict())  # also proves the state dicts are compatible
         return Pair(ref, base, list(ref.parameters()), list(base.parameters()),
                     bool(kwargs.get("inplace")), oracle=False)
-    if spec.name not in ORACLES:
+    oracle = cases.of(spec).oracle
+    if oracle is None:
         raise AssertionError(f"{spec.name}: no torch built-in and no oracle to check against")
     twin = copy.deepcopy(ref)
-    oracle = ORACLES[spec.name]
     return Pair(ref, lambda x: oracle(twin, x), list(ref.parameters()), list(twin.parameters()),
                 bool(kwargs.get("inplace")), oracle=True)
 
 
 def make_input(spec: Spec, shape=SHAPE, dtype=torch.float32, device="cpu", *, seed: int = 0,
                kinks: bool = True, away_from_kinks: bool = False) -> torch.Tensor:
-    """Uniform samples from ``spec.domain``; the first elements are the kinks themselves
-    (``kinks``), or every sample is pushed at least 0.05 away from them (``away_from_kinks``,
-    for finite differences)."""
+    """Uniform samples from the cases' ``domain``; the first elements are the ``kinks``
+    themselves (``kinks``), or every sample is pushed at least 0.05 away from them
+    (``away_from_kinks``, for finite differences)."""
+    c = cases.of(spec)
     g = torch.Generator().manual_seed(seed)
-    lo, hi = spec.domain
+    lo, hi = c.domain
     x = torch.rand(shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
     if away_from_kinks:
-        for k in spec.kinks:
+        for k in c.kinks:
             x = torch.where((x - k).abs() < 0.05, x + 0.1 * torch.sign(x - k + 1e-12), x)
-    elif kinks and spec.kinks and x.numel():
+    elif kinks and c.kinks and x.numel():
         flat = x.reshape(-1)
-        n = min(len(spec.kinks), flat.numel())
-        flat[:n] = torch.tensor(spec.kinks[:n], dtype=torch.float64)
+        n = min(len(c.kinks), flat.numel())
+        flat[:n] = torch.tensor(c.kinks[:n], dtype=torch.float64)
         x = flat.reshape(shape)
     return x.to(device=device, dtype=dtype)
 
@@ -171,9 +171,10 @@ def layout_inputs(spec, kwargs, dtype=torch.float32, device="cpu") -> dict[str, 
 
 
 def scalar_case(spec: Spec, kwargs: Mapping) -> Mapping:
-    """The case to use with 0-d input: ``spec.extra["scalar_case"]`` where the spec's cases
-    need a channel or a dim a scalar does not have, otherwise the case itself."""
-    return spec.extra.get("scalar_case", kwargs)
+    """The case to use with 0-d input: the cases' ``scalar_case`` where they need a channel or
+    a dim a scalar does not have, otherwise the case itself."""
+    special = cases.of(spec).scalar_case
+    return kwargs if special is None else special
 
 
 def check_layouts(spec, kwargs, dtype=torch.float32, device="cpu"):
@@ -199,15 +200,16 @@ def _column(values, dtype, device):
 
 def check_extremes(spec, kwargs, dtype=torch.float32, device="cpu"):
     """±1e4, ±0 and NaN against the built-in (or the oracle); ±inf against the built-in too,
-    except where :data:`LIMITS` gives hand-worked limits (no built-in, or a documented
+    except where the cases' ``limits`` give hand-worked limits (no built-in, or a documented
     deviation where torch returns NaN)."""
-    limits = LIMITS.get(spec.name, ())
+    c = cases.of(spec)
+    limits = c.limits
     if spec.builtin is None or limits:
         points = FINITE_EXTREMES
     else:
         points = FINITE_EXTREMES + (-math.inf, math.inf)
     fwd, grad = compare(spec, kwargs, _column(points, dtype, device))
-    if limits and kwargs == spec.cases[0]:
+    if limits and kwargs == c.kwargs[0]:
         pair = build_pair(spec, kwargs, dtype, device)
         for point, (f_lim, d_lim) in limits.items():
             xi = torch.full((1, SHAPE[1], 1), point, dtype=dtype, device=device,
@@ -301,7 +303,7 @@ def check_compile(spec, kwargs, device="cpu", backend: str = "inductor"):
 def verify(spec: Spec, device: str) -> list[Row]:
     """One row per case: float32/float64 parity, layouts, extremes, gradcheck, saved bytes."""
     rows = []
-    for kwargs in spec.cases:
+    for kwargs in cases.of(spec).kwargs:
         row = Row(spec.kind, spec.name, case_label(kwargs), device)
         try:
             errs = [check_parity(spec, kwargs, dt, device) for dt in (torch.float32,

@@ -1,5 +1,6 @@
-"""Checks for the dropout family: each compares the reference with torch (or, for DropConnect,
-with an independent composition of built-ins) and raises ``AssertionError`` on a mismatch.
+"""Checks for the dropout family: each compares the reference with torch (or, for DropConnect
+and classic dropout, with the composition of built-ins in its cases' ``oracle``) and raises
+``AssertionError`` on a mismatch.
 
 Randomness is made comparable, not avoided: on CPU the reference draws its masks exactly as
 torch does, so with the same seed both drop the same units and the training outputs and
@@ -15,10 +16,9 @@ import math
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
+from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
 
 SEED = 1234
 # |kept - n q| may exceed this many binomial standard deviations with probability < 1e-6.
@@ -27,9 +27,9 @@ Z_BOUND = 5.0
 
 def make_input(spec: Spec, dtype=torch.float32, device="cpu", seed: int = 0,
                shape: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Standard-normal input of the registry shape, nudged away from 0 (so y / x is defined)."""
+    """Standard-normal input of the cases' shape, nudged away from 0 (so y / x is defined)."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape or spec.extra["shape"], generator=g, dtype=torch.float64)
+    x = torch.randn(shape or cases.of(spec).shape, generator=g, dtype=torch.float64)
     x = torch.where(x.abs() < 1e-3, x.sign() * 1e-3 + 1e-3, x)
     return x.to(device=device, dtype=dtype)
 
@@ -54,36 +54,15 @@ def _assert_same(what, got, want) -> tuple[float, float]:
     return max_abs_diff(y1, y2), max(max_abs_diff(a, b) for a, b in zip(g1, g2, strict=True))
 
 
-def _classic_oracle(x: torch.Tensor, p: float, training: bool, seed: int) -> torch.Tensor:
-    """Classic dropout from its definition: m x in training (torch's mask draw), (1-p) x else."""
-    if not training:
-        return x * (1 - p)
-    torch.manual_seed(seed)
-    mask = torch.empty_like(x).bernoulli_(1 - p)
-    return x * mask
-
-
-def _dropconnect_oracle(module, x: torch.Tensor, training: bool, seed: int) -> torch.Tensor:
-    """F.linear with the weight multiplied by a Bernoulli(1 - p) mask drawn as torch would."""
-    w = module.weight
-    if training and module.p > 0:
-        torch.manual_seed(seed)
-        mask = torch.empty_like(w).bernoulli_(1 - module.p)
-        w = w * mask * (0.0 if module.p == 1 else 1.0 / (1 - module.p))
-    return F.linear(x, w, module.bias)
-
-
 class _Oracle(torch.nn.Module):
     """Wraps an oracle function with the reference's parameters so grads are comparable."""
 
-    def __init__(self, spec, kwargs, ref, seed):
+    def __init__(self, oracle, kwargs, ref, seed):
         super().__init__()
-        self.spec, self.kwargs, self.ref, self.seed = spec, kwargs, ref, seed
+        self.oracle, self.kwargs, self.ref, self.seed = oracle, kwargs, ref, seed
 
     def forward(self, x):
-        if self.spec.name == "dropconnect":
-            return _dropconnect_oracle(self.ref, x, self.training, self.seed)
-        return _classic_oracle(x, self.kwargs.get("p", 0.5), self.training, self.seed)
+        return self.oracle(self.ref, x, self.training, self.seed, self.kwargs)
 
 
 def _comparison(spec: Spec, kwargs: Mapping, ref, dtype, device):
@@ -92,7 +71,11 @@ def _comparison(spec: Spec, kwargs: Mapping, ref, dtype, device):
         base = spec.builtin(**kwargs).to(device=device, dtype=dtype)
         base.load_state_dict(ref.state_dict())
         return base, False
-    return _Oracle(spec, kwargs, ref, SEED), True
+    oracle = cases.of(spec).oracle
+    if oracle is None:
+        raise AssertionError(f"{spec.name}: {case_label(kwargs)} has no torch built-in and no "
+                             f"oracle to check against")
+    return _Oracle(oracle, kwargs, ref, SEED), True
 
 
 def _builtin_args(spec: Spec) -> set[str]:
@@ -107,7 +90,7 @@ def check_parity(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu"
     inplace = bool(kwargs.get("inplace"))
     x = make_input(spec, dtype, device)
     up = make_input(spec, dtype, device, seed=1)
-    if spec.name == "dropconnect":
+    if cases.of(spec).unit == "weight":  # a linear layer: the output has out_features
         up = torch.randn(x.shape[0], kwargs["out_features"], dtype=dtype, device=device,
                          generator=torch.Generator(device).manual_seed(1))
     errs = []
@@ -132,8 +115,9 @@ def check_training_formula(spec: Spec, kwargs: Mapping, dtype=torch.float32, dev
     x = make_input(spec, dtype, device)
     up = torch.ones_like(x)
     y, (gx,) = run(ref, x, SEED, bool(kwargs.get("inplace")), up)
-    if spec.name == "alpha_dropout" and p < 1:
-        return _alpha_formula(x, y, gx, p)
+    alpha = cases.of(spec).saturation
+    if alpha is not None and p < 1:
+        return _alpha_formula(x, y, gx, p, alpha)
     kept = y != 0
     scale = 0.0 if p == 1 else 1.0 if kwargs.get("mode") == "classic" else 1.0 / (1 - p)
     want = torch.where(kept, x * scale, torch.zeros_like(x))
@@ -142,8 +126,7 @@ def check_training_formula(spec: Spec, kwargs: Mapping, dtype=torch.float32, dev
     return max_abs_diff(y, want), max_abs_diff(gx, kept.to(dtype) * scale)
 
 
-def _alpha_formula(x, y, gx, p) -> tuple[float, float]:
-    alpha = -1.7580993408473766
+def _alpha_formula(x, y, gx, p, alpha) -> tuple[float, float]:
     a = 1 / math.sqrt((1 - p) * (1 + p * alpha**2))
     dropped_value = a * alpha * (1 - p)
     dropped = (y - dropped_value).abs() < 1e-6
@@ -164,12 +147,13 @@ def check_keep_fraction(spec: Spec, kwargs: Mapping, device="cpu", n_units: int 
     """The fraction of units kept in training is within the binomial bound of 1 - p."""
     p = kwargs.get("p", 0.5)
     ref = spec.reference(**kwargs).to(device=device).train()
-    shape = list(spec.extra["shape"])
-    per_unit = math.prod(shape[2:]) if spec.name in ("dropout1d", "dropout2d") else 1
+    c = cases.of(spec)
+    shape = list(c.shape)
+    per_unit = math.prod(shape[2:]) if c.unit == "channel" else 1
     shape[0] = max(1, n_units // (math.prod(shape[1:]) // per_unit))
     x = torch.ones(shape, device=device)
     y = ref(x)
-    if spec.name == "alpha_dropout":
+    if c.saturation is not None:
         kept = (y - y.min()).abs() > 1e-6 if 0 < p < 1 else y != 0
     else:
         kept = y != 0
@@ -189,7 +173,7 @@ def check_gradcheck(spec: Spec, kwargs: Mapping, device="cpu") -> bool:
     """gradcheck and gradgradcheck (float64) in training, with the mask fixed by a seed."""
     kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
     ref = spec.reference(**kwargs).to(device=device, dtype=torch.float64).train()
-    shape = spec.extra["shape"]
+    shape = cases.of(spec).shape
     x = make_input(spec, torch.float64, device, shape=(2, shape[1]) + (3,) * (len(shape) - 2))
     x.requires_grad_(True)
     params = [p for p in ref.parameters()]
@@ -206,7 +190,7 @@ def check_gradcheck(spec: Spec, kwargs: Mapping, device="cpu") -> bool:
 def check_saved_bytes(spec: Spec, kwargs: Mapping, device="cpu") -> tuple[int, int | None]:
     """Training saves a bool mask (<= 1 byte per element), and no more than torch."""
     kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
-    x = make_input(spec, torch.float32, device, shape=(4096,) + tuple(spec.extra["shape"][1:]))
+    x = make_input(spec, torch.float32, device, shape=(4096,) + tuple(cases.of(spec).shape[1:]))
 
     def call(module):
         def fn(t):
@@ -215,7 +199,7 @@ def check_saved_bytes(spec: Spec, kwargs: Mapping, device="cpu") -> tuple[int, i
 
     ref = spec.reference(**kwargs).to(device).train()
     got = saved_bytes(call(ref), x)
-    if spec.name == "dropconnect":
+    if cases.of(spec).unit == "weight":
         # the bool weight mask, plus what any linear layer keeps: the input (for dL/dW) and
         # the (masked) weight (for dL/dx)
         w = ref.weight
@@ -234,14 +218,14 @@ def verify(spec: Spec, device: str) -> list[Row]:
     """One row per case: eval and seeded-training parity (float32, float64), the keep
     fraction, gradcheck/gradgradcheck and saved bytes."""
     rows = []
-    for kwargs in spec.cases:
+    for kwargs in cases.of(spec).kwargs:
         row = Row(spec.kind, spec.name, case_label(kwargs), device)
         try:
             errs = [check_parity(spec, kwargs, dt, device)
                     for dt in (torch.float32, torch.float64)]
             row.fwd_err = max(e[0] for e in errs)
             row.grad_err = max(e[1] for e in errs)
-            if spec.name != "dropconnect":
+            if cases.of(spec).unit != "weight":
                 check_keep_fraction(spec, kwargs, device)
             row.gradcheck = check_gradcheck(spec, kwargs, device)
             row.saved_ref, row.saved_base = check_saved_bytes(spec, kwargs, device)

@@ -1,10 +1,11 @@
-"""Checks for initializers: bit-identical to ``torch.nn.init`` with the same seeded generator,
-the exact bound / standard deviation of the target law on a large tensor, torch's errors for
-tensors with fewer than 2 dimensions and for invalid arguments.
+"""Checks for initializers: bit-identical to ``torch.nn.init`` (or, for one torch lacks, the
+composition of ``torch.nn.init`` in its cases) with the same seeded generator, the exact
+bound / standard deviation of the target law on a large tensor, torch's errors for tensors with
+fewer than 2 dimensions and for invalid arguments.
 
-The target law comes from the registry (``extra["law"]`` and ``extra["spread"]``, written from
-the formulas, not from :mod:`nnref.init`). The Kolmogorov-Smirnov test against the same law
-lives in ``tests/test_init.py`` (scipy is a test dependency, not a library one).
+The target law comes from the cases (``law`` and ``spread``, written from the formulas, not
+from :mod:`nnref.init`). The Kolmogorov-Smirnov test against the same law lives in
+``tests/test_init.py`` (scipy is a test dependency, not a library one).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 import torch
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff
+from nnref.verify import Row, case_label, cases, max_abs_diff
 
 # Linear (out, in), Conv1d (out, in, k), Conv2d (out, in, kh, kw), Conv3d (out, in, kd, kh, kw).
 SHAPES = ((64, 32), (16, 8, 5), (16, 8, 3, 3), (8, 4, 3, 3, 3))
@@ -31,12 +32,21 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
 def expected_law(spec: Spec, kwargs: Mapping, shape) -> tuple[str, float]:
     """``(law, spread)``: the constant value, the uniform bound or the normal std."""
     fan_in, fan_out = fans(shape)
-    return spec.extra["law"], float(spec.extra["spread"](fan_in, fan_out, **kwargs))
+    c = cases.of(spec)
+    return c.law, float(c.spread(fan_in, fan_out, **kwargs))
+
+
+def counterpart(spec: Spec):
+    """torch's initializer, or the composition of ``torch.nn.init`` in the cases' ``oracle``."""
+    base = spec.builtin or cases.of(spec).oracle
+    if base is None:
+        raise AssertionError(f"{spec.name}: no torch counterpart to compare with")
+    return base
 
 
 def _fill(spec, fn, kwargs, shape, dtype, device, seed):
     t = torch.empty(shape, dtype=dtype, device=device)
-    if spec.extra["law"] == "constant":  # torch's zeros_/constant_ take no generator
+    if cases.of(spec).law == "constant":  # torch's zeros_/constant_ take no generator
         return fn(t, **kwargs)
     g = torch.Generator(device=device).manual_seed(seed)
     return fn(t, **kwargs, generator=g)
@@ -45,12 +55,11 @@ def _fill(spec, fn, kwargs, shape, dtype, device, seed):
 def check_bitwise(spec: Spec, kwargs: Mapping, device="cpu",
                   dtypes=(torch.float32, torch.float64, torch.bfloat16)) -> float:
     """Same seeded generator -> the very same tensor as torch, for every layer shape and dtype."""
-    if spec.builtin is None:
-        raise AssertionError(f"{spec.name}: no torch counterpart to compare with")
+    base = counterpart(spec)
     for dtype in dtypes:
         for shape in SHAPES:
             got = _fill(spec, spec.reference, kwargs, shape, dtype, device, seed=len(shape))
-            want = _fill(spec, spec.builtin, kwargs, shape, dtype, device, seed=len(shape))
+            want = _fill(spec, base, kwargs, shape, dtype, device, seed=len(shape))
             assert torch.equal(got, want), (
                 f"{spec.name}[{case_label(kwargs)}] {tuple(shape)} {dtype}: differs from torch "
                 f"by up to {max_abs_diff(got, want):.3g}")
@@ -90,10 +99,12 @@ def check_spread(spec: Spec, kwargs: Mapping, device="cpu") -> float:
 
 
 def check_errors(spec: Spec, device="cpu") -> None:
-    """torch's ValueError for a 1-d tensor (fan-based initializers) and for ``spec.invalid``."""
-    reference, builtin = spec.reference, spec.builtin
-    base_kwargs = dict(spec.cases[0])
-    if spec.extra.get("fans"):
+    """torch's ValueError for a 1-d tensor (fan-based initializers) and for the cases'
+    ``invalid`` arguments."""
+    c = cases.of(spec)
+    reference, builtin = spec.reference, counterpart(spec)
+    base_kwargs = dict(c.kwargs[0])
+    if c.fans:
         for fn in (reference, builtin):
             try:
                 fn(torch.empty(5, device=device), **base_kwargs)
@@ -101,7 +112,7 @@ def check_errors(spec: Spec, device="cpu") -> None:
                 assert "fewer than 2 dimensions" in str(exc), f"{spec.name}: message {exc}"
                 continue
             raise AssertionError(f"{spec.name}: a 1-d tensor was accepted by {fn.__name__}")
-    for kwargs, exc_type in spec.invalid:
+    for kwargs, exc_type in c.invalid:
         for fn in (reference, builtin):
             try:
                 fn(torch.empty(4, 3, device=device), **kwargs)
@@ -117,7 +128,7 @@ def verify(spec: Spec, device: str) -> list[Row]:
     """One row per case: bit-identical to torch in float32/float64/bfloat16 on Linear and Conv
     weights, and the exact bound/std on a large tensor; one row for the error checks."""
     rows = []
-    for kwargs in spec.cases:
+    for kwargs in cases.of(spec).kwargs:
         row = Row(spec.kind, spec.name, case_label(kwargs), device)
         try:
             row.fwd_err = check_bitwise(spec, kwargs, device)

@@ -1,38 +1,28 @@
 """Parity checks for losses: value and gradients (input and, where floating, target) of the
-reference against the torch built-in, or against the independent formula in :data:`ORACLES`
-for the one loss torch lacks (RMSE). Each check raises ``AssertionError`` with the mismatch and
+reference against the torch built-in, or against the independent formula in the cases'
+``oracle`` for a loss torch lacks (RMSE). Each check raises ``AssertionError`` with the mismatch and
 returns the largest errors; :func:`verify` turns them into rows for ``python -m nnref verify``.
 
-What a spec must provide is documented next to ``LOSSES`` in :mod:`nnref.registry`:
-``extra["input"]`` and ``extra["target"]`` say how to draw the data, case keys starting with
-``_`` are harness options (``_target``, ``_shape``), ``extra["scale_if"]`` maps reference-only
-options onto a scaled built-in. Tensor-valued constructor arguments (``weight``,
-``pos_weight``) are written as tuples in the registry and become tensors of the test's dtype
-and device here.
+What the cases provide is documented in :mod:`nnref.verify.cases.loss`: ``input`` and
+``target`` say how to draw the data, case keys starting with ``_`` are harness options
+(``_target``, ``_shape``), ``scale_if`` maps reference-only options onto a scaled built-in.
+Tensor-valued constructor arguments (``weight``, ``pos_weight``) are written as tuples there and
+become tensors of the test's dtype and device here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
+from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
 
 CLASSES = 5
 SHAPE = (8, CLASSES)  # (N, C); elementwise losses use the same shape
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 TENSOR_ARGS = ("weight", "pos_weight")
-
-# Independent formulas (compositions of built-ins) for losses without a built-in; each takes
-# the constructor's keyword arguments and returns a callable (input, target) -> loss.
-ORACLES: dict[str, Callable[..., Callable]] = {
-    "rmse": lambda reduction="mean": (
-        lambda x, t: torch.sqrt(F.mse_loss(x, t, reduction=reduction))
-    ),
-}
 
 
 def split_case(kwargs: Mapping) -> tuple[dict, dict]:
@@ -54,16 +44,17 @@ def build(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu", rounde
     built-in (scaled for reference-only options) or the oracle."""
     ctor, _ = split_case(kwargs)
     ref = spec.reference(**_materialise(ctor, dtype, device, rounded_to))
+    c = cases.of(spec)
     scale = 1.0
     base_kwargs = dict(ctor)
-    for key, factor in spec.extra.get("scale_if", {}).items():
+    for key, factor in c.scale_if.items():
         if base_kwargs.pop(key, False):
             scale *= factor
     if spec.builtin is not None:
         builtin = spec.builtin(**_materialise(base_kwargs, dtype, device, rounded_to))
         base = builtin if scale == 1.0 else (lambda x, t: scale * builtin(x, t))
-    elif spec.name in ORACLES:
-        base = ORACLES[spec.name](**base_kwargs)
+    elif c.oracle is not None:
+        base = c.oracle(**base_kwargs)
     else:
         raise AssertionError(f"{spec.name}: no torch built-in and no oracle to check against")
     return ref, base
@@ -82,13 +73,14 @@ def make_inputs(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu", 
         shape = (batch,) + shape[1:]
     cls = 0 if len(shape) == 1 else 1
     g = torch.Generator().manual_seed(seed)
-    kind = spec.extra.get("input", "logits")
+    c = cases.of(spec)
+    kind = c.input
     x = torch.randn(shape, generator=g, dtype=torch.float64) * 2
     if kind == "probability":
         x = torch.rand(shape, generator=g, dtype=torch.float64) * 0.96 + 0.02
     elif kind == "log_probability":
         x = torch.log_softmax(x, cls)
-    target = opts.get("target", spec.extra.get("target", "real"))
+    target = opts.get("target", c.target)
     if target == "real":
         t = torch.randn(shape, generator=g, dtype=torch.float64)
     elif target == "binary":
@@ -215,8 +207,9 @@ def check_compile(spec: Spec, kwargs: Mapping, device="cpu", backend: str = "aot
 
 
 def check_invalid(spec: Spec) -> None:
-    """Every ``spec.invalid`` constructor argument set is refused with its exception type."""
-    for kwargs, exc in spec.invalid:
+    """Every ``invalid`` constructor argument set of the cases is refused with its exception
+    type."""
+    for kwargs, exc in cases.of(spec).invalid:
         try:
             spec.reference(**kwargs)
         except exc:
@@ -229,7 +222,8 @@ def verify(spec: Spec, device: str) -> list[Row]:
     """One row per case: float32/float64/float16/bfloat16 parity, empty batch, gradcheck and
     gradgradcheck, saved bytes; plus one row for the invalid arguments."""
     rows = []
-    for kwargs in spec.cases:
+    c = cases.of(spec)
+    for kwargs in c.kwargs:
         row = Row(spec.kind, spec.name, case_label(kwargs), device)
         try:
             errs = [check_parity(spec, kwargs, dt, device)
@@ -242,7 +236,7 @@ def verify(spec: Spec, device: str) -> list[Row]:
         except Exception as exc:
             row.fail(exc)
         rows.append(row)
-    if spec.invalid:
+    if c.invalid:
         row = Row(spec.kind, spec.name, "invalid arguments", device)
         try:
             check_invalid(spec)

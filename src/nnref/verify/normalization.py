@@ -14,7 +14,7 @@ import torch
 
 from nnref import normalization as N
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, max_abs_diff, saved_bytes
+from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
 
 STEPS = 20
 
@@ -183,14 +183,15 @@ def check_saved_bytes(spec: Spec, kwargs: Mapping, shape, device="cpu") -> tuple
 
 
 def verify(spec: Spec, device: str) -> list[Row]:
-    """One row per case: 20 training steps + eval in float32/float64 for every registered
-    shape, channels-last / non-contiguous inputs, gradcheck/gradgradcheck, saved bytes."""
+    """One row per case: 20 training steps + eval in float32/float64 for every shape of its
+    cases, channels-last / non-contiguous inputs, gradcheck/gradgradcheck, saved bytes."""
     rows = []
-    for kwargs in spec.cases:
+    shapes = cases.of(spec).shapes
+    for kwargs in cases.of(spec).kwargs:
         row = Row(spec.kind, spec.name, case_label(kwargs), device)
         try:
             errs = []
-            for shape in spec.extra["shapes"]:
+            for shape in shapes:
                 for dtype in (torch.float32, torch.float64):
                     errs.append(check_steps(spec, kwargs, shape, dtype, device))
                 for layout in layouts(shape).values():
@@ -198,11 +199,11 @@ def verify(spec: Spec, device: str) -> list[Row]:
                                             steps=3, layout=layout))
             row.fwd_err = max(e[0] for e in errs)
             row.grad_err = max(e[1] for e in errs)
-            for shape in spec.extra["shapes"]:
+            for shape in shapes:
                 check_accuracy(shape, device)
-            row.gradcheck = all(check_gradcheck(s, device) for s in spec.extra["shapes"])
+            row.gradcheck = all(check_gradcheck(s, device) for s in shapes)
             row.saved_ref, row.saved_base = check_saved_bytes(
-                spec, kwargs, spec.extra["shapes"][-1], device)
+                spec, kwargs, shapes[-1], device)
         except Exception as exc:
             row.fail(exc)
         rows.append(row)

@@ -2,18 +2,17 @@ r"""Lockstep checks for optimizers: a reference and its comparison start from th
 the same batches, and must end with the same parameters.
 
 The comparison is the ``torch.optim`` built-in, or, where there is none or the option is one of
-the notes' variants, an independent formula written here (plain tensor arithmetic, one line per
-equation, no shared code with :mod:`nnref.optim`):
+the notes' variants, an independent formula from :mod:`nnref.verify.cases.optim`:
 
-* ``lars``: :class:`LarsFormula`;
+* an optimizer torch lacks (``lars``): its cases' ``oracle``;
 * ``SGD(ema=True)``: torch's momentum with learning rate :math:`\gamma(1 - \mu)` (the notes'
   moving average is :math:`(1 - \mu)` times torch's buffer);
 * ``SGD(lookahead=True)``: torch's ``nesterov=True``, whose parameters are the look-ahead points
   :math:`w - \mu v` of the notes' form (compared there);
-* ``RMSprop(eps_inside_sqrt=True)``: :class:`RMSpropEpsInsideFormula`.
+* ``RMSprop(eps_inside_sqrt=True)``: :class:`~nnref.verify.cases.optim.RMSpropEpsInsideFormula`.
 
-A spec's ``extra["variants"]`` lists the variant keyword sets checked for it. The pytest suite
-(``tests/test_optim.py``) runs these for 500 steps; ``python -m nnref verify`` for
+The cases' ``variants`` list the variant keyword sets checked for each optimizer. The pytest
+suite (``tests/test_optim.py``) runs these for 500 steps; ``python -m nnref verify`` for
 :data:`VERIFY_STEPS`.
 """
 
@@ -28,7 +27,8 @@ import torch
 from torch import nn
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label
+from nnref.verify import Row, case_label, cases
+from nnref.verify.cases.optim import RMSpropEpsInsideFormula
 
 VERIFY_STEPS = 50
 IN, HIDDEN, OUT, BATCH = 6, 16, 3, 16
@@ -113,87 +113,6 @@ def assert_params_close(run: Run) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Independent formulas (deliberately plain: no foreach, no in-place tricks, no shared helpers)
-# ---------------------------------------------------------------------------------------------
-class LarsFormula(torch.optim.Optimizer):
-    r"""LARS straight from the formula: :math:`r = \eta\|w\| / (\|g\| + \lambda\|w\| + \epsilon)`
-    (1 when a norm is 0), :math:`d = r (g + \lambda w)`, :math:`b = \mu b + d` (:math:`b_1 = d`),
-    :math:`w \leftarrow w - \gamma b`; tensors with < 2 dims skip r and :math:`\lambda` when
-    ``exclude_bias_and_norm``."""
-
-    def __init__(self, params, lr=1.0, momentum=0.9, weight_decay=0.0,
-                 trust_coefficient=1e-3, eps=1e-8, exclude_bias_and_norm=False,
-                 maximize=False, foreach=None):
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                                      trust_coefficient=trust_coefficient, eps=eps,
-                                      exclude_bias_and_norm=exclude_bias_and_norm,
-                                      maximize=maximize))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lam, eta = group["weight_decay"], group["trust_coefficient"]
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                g = -w.grad if group["maximize"] else w.grad
-                if group["exclude_bias_and_norm"] and w.dim() < 2:
-                    d = g
-                else:
-                    wn, gn = (w * w).sum().sqrt(), (g * g).sum().sqrt()
-                    r = eta * wn / (gn + lam * wn + group["eps"])
-                    if wn == 0 or gn == 0:
-                        r = torch.ones_like(r)
-                    d = r * (g + lam * w)
-                state = self.state[w]
-                b = d if "b" not in state else group["momentum"] * state["b"] + d
-                state["b"] = b
-                w.copy_(w - group["lr"] * b)
-        return loss
-
-
-class RMSpropEpsInsideFormula(torch.optim.Optimizer):
-    r"""The notes' RMSProp: :math:`v = \alpha v + (1-\alpha) g^2` (centered: minus
-    :math:`\bar g^2`), :math:`s = \sqrt{v + \epsilon}`, then torch's momentum / plain step."""
-
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, maximize=False, foreach=None, eps_inside_sqrt=True):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            a = group["alpha"]
-            for w in group["params"]:
-                if w.grad is None:
-                    continue
-                g = -w.grad if group["maximize"] else w.grad
-                g = g + group["weight_decay"] * w
-                st = self.state[w]
-                st["v"] = a * st.get("v", torch.zeros_like(w)) + (1 - a) * g * g
-                var = st["v"]
-                if group["centered"]:
-                    st["m"] = a * st.get("m", torch.zeros_like(w)) + (1 - a) * g
-                    var = var - st["m"] * st["m"]
-                s = (var + group["eps"]).sqrt()
-                if group["momentum"] > 0:
-                    st["b"] = group["momentum"] * st.get("b", torch.zeros_like(w)) + g / s
-                    w.copy_(w - group["lr"] * st["b"])
-                else:
-                    w.copy_(w - group["lr"] * g / s)
-        return loss
-
-
-# ---------------------------------------------------------------------------------------------
 # What each registered case is compared with
 # ---------------------------------------------------------------------------------------------
 def comparison(spec: Spec, kwargs: Mapping[str, Any]) -> tuple[OptimizerFactory, str]:
@@ -209,9 +128,10 @@ def comparison(spec: Spec, kwargs: Mapping[str, Any]) -> tuple[OptimizerFactory,
     if kw.get("eps_inside_sqrt"):
         return (lambda p: RMSpropEpsInsideFormula(p, **kw), "independent formula")
     if spec.builtin is None:
-        if spec.name != "lars":
+        oracle = cases.of(spec).oracle
+        if oracle is None:
             raise AssertionError(f"{spec.name}: no torch built-in and no formula to compare")
-        return (lambda p: LarsFormula(p, **kw), "independent formula")
+        return (lambda p: oracle(p, **kw), "independent formula")
     return (lambda p: spec.builtin(p, **kw), f"torch.optim.{spec.builtin.__name__}")
 
 
@@ -247,26 +167,27 @@ def check_case(spec: Spec, kwargs: Mapping[str, Any], steps: int, dtype=torch.fl
 
 def check_cases_grouped(spec: Spec, steps: int, dtype=torch.float32, device="cpu",
                         foreach: bool | None = None) -> list[float]:
-    """All of ``spec.cases`` in one lockstep run: case ``k`` is param group ``k`` (its own MLP)
-    of one reference optimizer and one comparison optimizer, so a single ``step()`` updates
+    """All of the cases' ``kwargs`` in one lockstep run: case ``k`` is param group ``k`` (its own
+    MLP) of one reference optimizer and one comparison optimizer, so a single ``step()`` updates
     every case (also a test of per-group hyper-parameters). Raises ``AssertionError`` naming
     the case that drifts; returns the largest parameter difference per case."""
     defaults = {**spec.defaults, "foreach": foreach}
+    kwargs = cases.of(spec).kwargs
     make_base, _ = comparison(spec, defaults)
-    models_a = [mlp(dtype, device, seed=k) for k in range(len(spec.cases))]
+    models_a = [mlp(dtype, device, seed=k) for k in range(len(kwargs))]
     models_b = [copy.deepcopy(m) for m in models_a]
-    signs = [-1.0 if {**defaults, **case}.get("maximize") else 1.0 for case in spec.cases]
+    signs = [-1.0 if {**defaults, **case}.get("maximize") else 1.0 for case in kwargs]
     opt_a = spec.reference([{"params": list(m.parameters()), **case}
-                            for m, case in zip(models_a, spec.cases, strict=True)], **defaults)
+                            for m, case in zip(models_a, kwargs, strict=True)], **defaults)
     opt_b = make_base([{"params": list(m.parameters()), **case}
-                       for m, case in zip(models_b, spec.cases, strict=True)])
+                       for m, case in zip(models_b, kwargs, strict=True)])
     for x, y in batches(steps, dtype, device):
         for models, opt in ((models_a, opt_a), (models_b, opt_b)):
             opt.zero_grad()
             sum(s * loss_of(m, x, y) for s, m in zip(signs, models, strict=True)).backward()
             opt.step()
     errors = []
-    for case, ma, mb in zip(spec.cases, models_a, models_b, strict=True):
+    for case, ma, mb in zip(kwargs, models_a, models_b, strict=True):
         pairs = [(x.detach(), y.detach())
                  for x, y in zip(ma.parameters(), mb.parameters(), strict=True)]
         for i, (x, y) in enumerate(pairs):
@@ -276,16 +197,17 @@ def check_cases_grouped(spec: Spec, steps: int, dtype=torch.float32, device="cpu
     return errors
 
 
-def cases(spec: Spec) -> list[Mapping[str, Any]]:
-    """Every keyword set checked for ``spec``: its ``cases`` then its ``extra["variants"]``."""
-    return [*spec.cases, *spec.extra.get("variants", ())]
+def all_kwargs(spec: Spec) -> list[Mapping[str, Any]]:
+    """Every keyword set checked for ``spec``: its cases' ``kwargs`` then their ``variants``."""
+    c = cases.of(spec)
+    return [*c.kwargs, *c.variants]
 
 
 def verify(spec: Spec, device) -> list[Row]:
     """One row per case: a :data:`VERIFY_STEPS`-step float32 lockstep run; ``fwd_err`` is the
     largest parameter difference at the end. Never raises."""
     rows = []
-    for kwargs in cases(spec):
+    for kwargs in all_kwargs(spec):
         row = Row(spec.kind, spec.name, case_label(kwargs), str(device))
         try:
             _, against = comparison(spec, {**spec.defaults, **kwargs})
