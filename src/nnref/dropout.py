@@ -330,7 +330,7 @@ class Dropout(_DropoutBase):
 
     __constants__ = ["p", "inplace", "mode"]
 
-    def __init__(self, p: float = 0.5, inplace: bool = False, mode: str = "inverted") -> None:
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, mode: str = "inverted") -> None:
         super().__init__(p, inplace)
         _check_mode(mode, "Dropout")
         self.mode = mode

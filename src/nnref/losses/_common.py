@@ -50,11 +50,13 @@ def violated(condition: torch.Tensor) -> bool:
 
 
 def check_unit_interval(t: torch.Tensor, name: str, fn: str) -> None:
-    """Refuse values outside [0, 1] (NaN passes through, as in torch)."""
+    """Refuse values outside [0, 1], NaN included (torch's binary cross-entropy refuses NaN
+    too: a NaN probability is never a valid one)."""
     if not t.numel():
         return
     low, high = torch.aminmax(t.detach())  # one read, no temporaries, nothing recorded
-    if violated((low < 0) | (high > 1)):
+    # aminmax propagates NaN, and every comparison with NaN is False: test for inside
+    if violated(~((low >= 0) & (high <= 1))):
         raise ValueError(f"{fn}(): all elements of '{name}' must be between 0 and 1")
 
 

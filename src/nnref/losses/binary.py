@@ -43,7 +43,9 @@ class _BCEFn(torch.autograd.Function):
         pf, yf = opmath(p), opmath(y)
         log_p = torch.log(pf).clamp_min_(LOG_FLOOR)
         log_q = torch.log1p(-pf).clamp_min_(LOG_FLOOR)
-        loss = (yf - 1).mul_(log_q).sub_(yf * log_p)
+        # Out of place wherever p and y meet: under vmap with only one of them batched, an
+        # in-place write into the unbatched side's temporary cannot hold the batched result.
+        loss = (yf - 1) * log_q - yf * log_p
         return reduce(_weighted(loss, w), reduction).to(p.dtype)
 
     @staticmethod
@@ -121,10 +123,11 @@ class _BCEWithLogitsFn(torch.autograd.Function):
         # softplus(x) = log(e^0 + e^x), one stable fused op; (1 - y) x + softplus(-x) equals
         # softplus(x) - x y.
         sp = torch.logaddexp(xf, torch.zeros((), dtype=xf.dtype, device=xf.device))
+        # Out of place wherever x and y meet, so that vmap may batch either one alone.
         if pw is None:
-            loss = sp.addcmul_(xf, yf, value=-1)
+            loss = sp - xf * yf
         else:
-            loss = (sp - xf).mul_((opmath(pw) - 1) * yf + 1).add_((1 - yf).mul_(xf))
+            loss = (sp - xf) * ((opmath(pw) - 1) * yf + 1) + (1 - yf) * xf
         return reduce(_weighted(loss, w), reduction).to(x.dtype)
 
     @staticmethod

@@ -41,9 +41,17 @@ def _reduce_rows(loss, reduction, denominator):
     return total / denominator if reduction == "mean" else total
 
 
-def _row_scale(grad, reduction, denominator):
-    # The incoming gradient per row: grad itself ('none', 'sum') or grad / denominator ('mean').
-    return grad / denominator if reduction == "mean" else grad
+def _row_scale(grad, reduction, wy, valid):
+    """The incoming gradient per row: grad itself ('none', 'sum') or grad / sum(w_y) ('mean').
+
+    When every row is ignored the forward's mean is 0/0 = NaN, as torch's, but no row has a
+    gradient: the denominator is then taken as 1 so that the zero row weights give exact
+    zeros (grad / 0 * 0 would be NaN, in double backward too). Rows that are kept with a zero
+    total weight still divide by 0, as torch does.
+    """
+    if reduction != "mean":
+        return grad
+    return grad / (wy.sum() + (valid.sum() == 0).to(wy.dtype))
 
 
 def _index_weights(y, weight, ignore_index, dtype):
@@ -62,15 +70,24 @@ def _exp_times(log_p, coef):
     return torch.exp(log_p).mul_(coef[:, None])
 
 
-def _softmax_times(xf, lse, coef):
-    """softmax(x) * coef[:, None] for backward.
+def _log_softmax(xf):
+    """(x - max) - lse(x - max) per row: the largest shifted term is exactly 0, so the
+    log-sum-exp rounds only its own small value, never the magnitude of the logits."""
+    xs = xf - xf.amax(1, keepdim=True).detach()
+    return xs - torch.logsumexp(xs, 1, keepdim=True)
 
-    Without create_graph the forward's saved log-sum-exp is reused; with create_graph it is
-    recomputed from x so that double backward sees its dependence on x.
+
+def _softmax_times(xf, top, lse, coef):
+    """softmax(x) * coef[:, None] for backward, as exp((x - max) - lse(x - max)).
+
+    Without create_graph the forward's saved row maximum and shifted log-sum-exp are reused;
+    with create_graph the log-softmax is recomputed from x so that double backward sees its
+    dependence on x. Subtracting the two parts one after the other keeps tied logits of 1e30
+    at 1/2 each (their rounded sum lse(x) would give e^0 = 1).
     """
     if torch.is_grad_enabled():
-        return _exp_times(xf - torch.logsumexp(xf, 1, keepdim=True), coef)
-    return (xf - lse[:, None]).exp_().mul_(coef[:, None])  # one (M, C) temporary
+        return _exp_times(_log_softmax(xf), coef)
+    return (xf - top[:, None]).sub_(lse[:, None]).exp_().mul_(coef[:, None])
 
 
 class _CrossEntropyIndexFn(torch.autograd.Function):
@@ -81,32 +98,36 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         xf = opmath(x)
         classes = x.shape[1]
         wy, valid, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
-        lse = torch.logsumexp(xf, 1)
-        loss = (lse - xf.gather(1, y_safe[:, None]).squeeze(1)).mul_(wy * (1 - smoothing))
+        # Every term is lse(x - max) - (x_j - max): the logits' magnitude cancels in the shift,
+        # before anything is rounded, so logits of 1e6 or 1e30 lose nothing.
+        top = xf.amax(1)
+        xs = xf - top[:, None]
+        lse = torch.logsumexp(xs, 1)
+        loss = (lse - xs.gather(1, y_safe[:, None]).squeeze(1)).mul_(wy * (1 - smoothing))
         if smoothing:
             w_sum = classes if weight is None else opmath(weight).sum()
-            w_dot_x = xf.sum(1) if weight is None else xf @ opmath(weight)
+            w_dot_x = xs.sum(1) if weight is None else xs @ opmath(weight)
             loss.add_((lse * w_sum - w_dot_x).mul_(valid * (smoothing / classes)))
         # torch divides the mean by the summed target weights, the smoothing term included.
-        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), lse
+        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), top, lse
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, y, weight, ctx.ignore_index, ctx.smoothing, ctx.reduction = inputs
-        ctx.mark_non_differentiable(output[1])
-        ctx.save_for_backward(x, y, weight, output[1])
+        ctx.mark_non_differentiable(*output[1:])
+        ctx.save_for_backward(x, y, weight, *output[1:])
 
     @staticmethod
-    def backward(ctx, grad, _):
-        x, y, weight, lse = ctx.saved_tensors
+    def backward(ctx, grad, *_):
+        x, y, weight, top, lse = ctx.saved_tensors
         xf = opmath(x)
         classes, eps = x.shape[1], ctx.smoothing
         wy, valid, y_safe = _index_weights(y, weight, ctx.ignore_index, xf.dtype)
-        s = _row_scale(opmath(grad), ctx.reduction, wy.sum())
+        s = _row_scale(opmath(grad), ctx.reduction, wy, valid)
         a = s * wy * (1 - eps)  # coefficient of the one-hot part of q, times the row scale
         b = s * valid * (eps / classes)  # coefficient of the smoothing row
         w_sum = classes if weight is None else opmath(weight).sum()
-        gx = _softmax_times(xf, lse, a + b * w_sum)
+        gx = _softmax_times(xf, top, lse, a + b * w_sum)
         # In place below: gx is a fresh product, which its own backward does not need.
         if eps:
             gx.sub_(b[:, None] if weight is None else b[:, None] * opmath(weight))
@@ -123,7 +144,7 @@ class _CrossEntropyProbFn(torch.autograd.Function):
     @staticmethod
     def forward(x, t, weight, smoothing, reduction):
         xf = opmath(x)
-        log_p = xf - torch.logsumexp(xf, 1, keepdim=True)
+        log_p = _log_softmax(xf)
         q = _soft_coefficients(t, weight, smoothing, x.shape[1])
         loss = -torch.einsum("ij,ij->i", q, log_p)  # row dot, no (M, C) temporary
         return _reduce_rows(loss, reduction, x.shape[0]).to(x.dtype), log_p
@@ -140,7 +161,7 @@ class _CrossEntropyProbFn(torch.autograd.Function):
         t, weight, log_p = ctx.saved_tensors
         gx = gt = None
         if grad is not None:
-            s = _row_scale(opmath(grad), ctx.reduction, log_p.shape[0])
+            s = opmath(grad) / log_p.shape[0] if ctx.reduction == "mean" else opmath(grad)
             if ctx.needs_input_grad[0]:
                 q = _soft_coefficients(t, weight, ctx.smoothing, log_p.shape[1])
                 gx = _exp_times(log_p, s * q.sum(1)).addcmul_(q, s[..., None], value=-1)
@@ -250,10 +271,14 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
                          f"got {label_smoothing}")
     x, y, out_shape, probabilities = _flatten(input, target, weight, fn, True)
     if probabilities:
+        if ignore_index != -100:
+            # torch refuses it rather than guess which probability rows to skip
+            raise RuntimeError(f"{fn}(): ignore_index is not supported for floating point "
+                               f"target, got ignore_index={ignore_index}")
         loss, _ = _CrossEntropyProbFn.apply(x, y, weight, float(label_smoothing), reduction)
     else:
         _check_indices(y, x.shape[1], ignore_index, fn)
-        loss, _ = _CrossEntropyIndexFn.apply(x, y, weight, ignore_index, float(label_smoothing),
+        loss, *_ = _CrossEntropyIndexFn.apply(x, y, weight, ignore_index, float(label_smoothing),
                                              reduction)
     return loss.reshape(out_shape) if reduction == "none" else loss
 
@@ -306,8 +331,8 @@ class _NLLFn(torch.autograd.Function):
     def backward(ctx, grad):
         y, weight = ctx.saved_tensors
         shape, dtype = ctx.x_meta
-        wy, _, y_safe = _index_weights(y, weight, ctx.ignore_index, opmath(grad).dtype)
-        s = _row_scale(opmath(grad), ctx.reduction, wy.sum()) * wy
+        wy, valid, y_safe = _index_weights(y, weight, ctx.ignore_index, opmath(grad).dtype)
+        s = _row_scale(opmath(grad), ctx.reduction, wy, valid) * wy
         # new_zeros from s (not torch.zeros) so that under vmap the buffer is batched like s
         gx = s.new_zeros(shape).scatter_(1, y_safe[:, None], -s[:, None])
         return gx.to(dtype), None, None, None, None

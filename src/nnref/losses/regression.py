@@ -99,7 +99,7 @@ class MSELoss(nn.Module):
     ``'none'``.
     """
 
-    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", *,
                  half: bool = False) -> None:
         super().__init__()
         self.reduction = check_reduction(legacy_reduction(size_average, reduce, reduction),
