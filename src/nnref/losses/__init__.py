@@ -3,8 +3,8 @@
 Names and signatures follow ``torch.nn`` / ``torch.nn.functional`` (``MSELoss``/``mse_loss``,
 ``CrossEntropyLoss``/``cross_entropy``); ``RMSELoss``/``rmse_loss`` has no torch counterpart.
 Where the references are stricter than torch they raise instead of broadcasting or reading
-out of range: input/target shape mismatch, probabilities or BCE targets outside [0, 1], class
-index out of range.
+out of range: input/target shape mismatch, probabilities or BCE targets outside [0, 1] (NaN
+included), class index out of range.
 """
 
 from nnref.losses.binary import (

@@ -72,19 +72,43 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
                          reduction: str = "mean") -> torch.Tensor:
     r"""Binary cross-entropy between predicted probabilities ``input`` and targets in [0, 1].
 
-    .. math:: \ell_i = -w_i\big[y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)
-        \big], \qquad \frac{\partial \ell_i}{\partial p_i} = w_i\,
-        \frac{p_i - y_i}{\max\big(p_i (1 - p_i), 10^{-12}\big)}
+    .. math::
+        \ell_i = -w_i\big[y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big],
+        \qquad
+        \frac{\partial \ell_i}{\partial p_i} = w_i\,
+        \frac{p_i - y_i}{\max\big(p_i (1 - p_i), 10^{-12}\big)}, \qquad
+        \frac{\partial \ell_i}{\partial y_i} = w_i\big[\max(\log(1 - p_i), -100) -
+        \max(\log p_i, -100)\big]
 
-    The clamps are torch's: a saturated sigmoid (p exactly 0 or 1) costs at most 100 per
-    element instead of inf. Prefer :func:`binary_cross_entropy_with_logits`, which never
-    needs them.
+    The clamps are torch's: a saturated sigmoid (:math:`p` exactly 0 or 1) costs at most 100 per
+    element instead of inf. The notes' formula has no clamp; prefer
+    :func:`binary_cross_entropy_with_logits`, which never needs one.
 
     Args:
-        input: probabilities in [0, 1]; values outside raise ValueError (torch: RuntimeError).
-        target: same shape, values in [0, 1] (checked, unlike torch).
-        weight: rescaling weight broadcastable to the input's shape.
-        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
+        input (Tensor): probabilities in [0, 1]; values outside, NaN included, raise ValueError
+            (torch: RuntimeError).
+        target (Tensor): the input's shape, values in [0, 1] (checked, NaN refused, as torch).
+        weight (Tensor, optional): rescaling weight :math:`w` broadcastable to the input's shape
+            (a constant: it receives no gradient). Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> p, y = torch.tensor([0.9, 0.2, 0.6]), torch.tensor([1.0, 0.0, 1.0])
+        >>> losses.binary_cross_entropy(p, y, reduction="none")
+        tensor([0.1054, 0.2231, 0.5108])
+        >>> losses.binary_cross_entropy(torch.tensor([0.0]), torch.tensor([1.0]))  # log 0 clamped
+        tensor(100.)
     """
     fn = "binary_cross_entropy"
     check_pair(input, target, fn)
@@ -96,11 +120,44 @@ def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor,
 
 
 class BCELoss(nn.Module):
-    r"""Binary cross-entropy on probabilities; see :func:`binary_cross_entropy`.
+    r"""The binary cross-entropy between predicted probabilities :math:`p` (the input, e.g. a
+    sigmoid's output) and targets :math:`y \in [0, 1]`.
+
+    The unreduced (``reduction='none'``) loss and its derivatives are
+
+    .. math::
+        \ell_i = -w_i\big[y_i \max(\log p_i, -100) + (1 - y_i)\max(\log(1 - p_i), -100)\big],
+        \qquad
+        \frac{\partial \ell_i}{\partial p_i} = w_i\,
+        \frac{p_i - y_i}{\max\big(p_i (1 - p_i), 10^{-12}\big)}, \qquad
+        \frac{\partial \ell_i}{\partial y_i} = w_i\big[\max(\log(1 - p_i), -100) -
+        \max(\log p_i, -100)\big]
+
+    The notes' :math:`-[y \log p + (1 - y)\log(1 - p)]` has no clamp; torch's clamp at
+    :math:`-100` keeps a saturated :math:`p` of exactly 0 or 1 finite, and the reference keeps it.
 
     Args:
-        weight: rescaling weight broadcastable to the input (a buffer, as in torch).
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+        weight (Tensor, optional): rescaling weight broadcastable to the input (buffer
+            ``weight``, as in torch). Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> p = torch.tensor([0.9, 0.2, 0.6], requires_grad=True)
+        >>> loss = losses.BCELoss()(p, torch.tensor([1.0, 0.0, 1.0]))
+        >>> loss.backward()
+        >>> f"{loss:.4f}", p.grad
+        ('0.2798', tensor([-0.3704,  0.4167, -0.5556]))
     """
 
     def __init__(self, weight: torch.Tensor | None = None, size_average=None, reduce=None,
@@ -155,22 +212,47 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
                                      weight: torch.Tensor | None = None, size_average=None,
                                      reduce=None, reduction: str = "mean",
                                      pos_weight: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Binary cross-entropy of ``sigmoid(input)``, computed stably from the logits.
+    r"""Binary cross-entropy of :math:`\sigma(\text{input})`, computed stably from the logits.
 
-    .. math:: \ell_i = w_i\big[(1 - y_i)\,x_i + (1 + (q - 1)\,y_i)\,
+    .. math::
+        \ell_i = w_i\big[(1 - y_i)\,x_i + (1 + (q_i - 1)\,y_i)\,
         \operatorname{softplus}(-x_i)\big], \qquad
-        \frac{\partial \ell_i}{\partial x_i} = w_i\big[(1 + (q - 1) y_i)\,\sigma(x_i) - q\,y_i\big]
+        \frac{\partial \ell_i}{\partial x_i} = w_i\big[(1 + (q_i - 1)\,y_i)\,\sigma(x_i) -
+        q_i\,y_i\big]
 
-    which is :math:`-w[q\,y \log\sigma(x) + (1 - y)\log(1 - \sigma(x))]` rewritten with
-    :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`, so no log of 0 ever happens. Without
-    ``pos_weight`` (:math:`q = 1`) the derivative is :math:`w(\sigma(x) - y)`.
+    which is :math:`-w\,[q\,y \log\sigma(x) + (1 - y)\log(1 - \sigma(x))]` rewritten with
+    :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`: no log of 0 ever happens, so no clamp is
+    needed. Without ``pos_weight`` (:math:`q = 1`) the derivative is :math:`w\,(\sigma(x) - y)`,
+    and the target's derivative is :math:`w\,[(q - 1)\operatorname{softplus}(-x) - x]`.
 
     Args:
-        input: logits.
-        target: same shape, values in [0, 1] (checked, unlike torch).
-        weight: rescaling weight broadcastable to the input.
-        pos_weight: weight :math:`q` of the positive term, broadcastable to the input (one
-            per class along the last dimension for multi-label problems).
+        input (Tensor): logits :math:`x`.
+        target (Tensor): the input's shape, values in [0, 1] (checked, NaN refused; torch does not
+            check).
+        weight (Tensor, optional): rescaling weight :math:`w` broadcastable to the input.
+            Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        pos_weight (Tensor, optional): weight :math:`q` of the positive term, broadcastable to the
+            input (one per class along the last dimension for multi-label problems).
+            Default: ``None``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x, y = torch.tensor([2.0, -1.0, 0.0]), torch.tensor([1.0, 0.0, 1.0])
+        >>> losses.binary_cross_entropy_with_logits(x, y, reduction="none")
+        tensor([0.1269, 0.3133, 0.6931])
+        >>> losses.binary_cross_entropy_with_logits(torch.tensor([-200.0]), torch.tensor([1.0]))
+        tensor(200.)
     """
     fn = "binary_cross_entropy_with_logits"
     check_pair(input, target, fn)
@@ -182,12 +264,46 @@ def binary_cross_entropy_with_logits(input: torch.Tensor, target: torch.Tensor,
 
 
 class BCEWithLogitsLoss(nn.Module):
-    r"""Binary cross-entropy on logits; see :func:`binary_cross_entropy_with_logits`.
+    r"""The binary cross-entropy of a sigmoid, taken from the logits in one stable step (where
+    :class:`BCELoss` after a sigmoid would need clamps).
+
+    The unreduced (``reduction='none'``) loss and its derivative are
+
+    .. math::
+        \ell_i = w_i\big[(1 - y_i)\,x_i + (1 + (q_i - 1)\,y_i)\,
+        \operatorname{softplus}(-x_i)\big], \qquad
+        \frac{\partial \ell_i}{\partial x_i} = w_i\big[(1 + (q_i - 1)\,y_i)\,\sigma(x_i) -
+        q_i\,y_i\big]
+
+    which is :math:`-w\,[q\,y \log\sigma(x) + (1 - y)\log(1 - \sigma(x))]` rewritten with
+    :math:`\log\sigma(x) = -\operatorname{softplus}(-x)`: no log of 0 ever happens, so no clamp is
+    needed. Without ``pos_weight`` (:math:`q = 1`) the derivative is :math:`w\,(\sigma(x) - y)`,
+    and the target's derivative is :math:`w\,[(q - 1)\operatorname{softplus}(-x) - x]`.
 
     Args:
-        weight: rescaling weight broadcastable to the input (buffer ``weight``).
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
-        pos_weight: weight of positive examples (buffer ``pos_weight``).
+        weight (Tensor, optional): rescaling weight broadcastable to the input (buffer
+            ``weight``). Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        pos_weight (Tensor, optional): weight :math:`q` of the positive examples, broadcastable to
+            the input (buffer ``pos_weight``). Default: ``None``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([2.0, -1.0, 0.0], requires_grad=True)
+        >>> loss = losses.BCEWithLogitsLoss()(x, torch.tensor([1.0, 0.0, 1.0]))
+        >>> loss.backward()
+        >>> x.grad  # (sigmoid(x) - y) / 3
+        tensor([-0.0397,  0.0896, -0.1667])
     """
 
     def __init__(self, weight: torch.Tensor | None = None, size_average=None, reduce=None,

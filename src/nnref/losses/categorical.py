@@ -5,14 +5,15 @@ and targets of class indices (shape (), (N,) or (N, d1, ...)) or, for cross-entr
 probabilities (the input's shape). The public functions move the class dimension last and
 flatten to (M, C); the Functions work on that 2-d layout.
 
-Cross-entropy never forms ``log(softmax(x))``: with :math:`\operatorname{lse}_n =
-\log\sum_j e^{x_{nj}}` every term is :math:`\operatorname{lse}_n - x_{nj}`, finite whenever
-the logits are. Writing the (smoothed, weighted) target of row :math:`n` as the coefficients
-:math:`q_{nj}` and :math:`Q_n = \sum_j q_{nj}`, the loss and its gradient are
+Every cross-entropy term is formed as :math:`L_n - (x_{nj} - m_n)` with the row maximum
+:math:`m_n` and :math:`L_n = \log\sum_j e^{x_{nj} - m_n}`: the logits' magnitude cancels in
+the shift before anything is rounded, so logits of 1e6 or 1e30 give the loss and gradient
+that torch's log-softmax gives. Writing the (smoothed, weighted) target of row
+:math:`n` as the coefficients :math:`q_{nj}` and :math:`Q_n = \sum_j q_{nj}`, the loss and its
+gradient are
 
-.. math:: \ell_n = \sum_j q_{nj}(\operatorname{lse}_n - x_{nj}) = Q_n \operatorname{lse}_n -
-    \sum_j q_{nj} x_{nj}, \qquad \frac{\partial \ell_n}{\partial x_{nj}} =
-    Q_n\,\operatorname{softmax}(x_n)_j - q_{nj}
+.. math:: \ell_n = \sum_j q_{nj}\big(L_n - (x_{nj} - m_n)\big), \qquad
+    \frac{\partial \ell_n}{\partial x_{nj}} = Q_n\,\operatorname{softmax}(x_n)_j - q_{nj}
 
 For index targets :math:`q_n` is a one-hot row plus a constant smoothing row and is never
 materialised.
@@ -242,27 +243,64 @@ def _check_indices(y, classes, ignore_index, fn):
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
-    r"""Cross-entropy between the softmax of ``input`` logits and the target.
+    r"""Cross-entropy between the softmax of the ``input`` logits and the target.
 
-    .. math:: \ell_n = -\sum_j q_{nj}\log\operatorname{softmax}(x_n)_j =
-        \sum_j q_{nj}\big(\operatorname{lse}(x_n) - x_{nj}\big), \qquad
+    .. math::
+        \ell_n = -\sum_j q_{nj}\log\operatorname{softmax}(x_n)_j =
+        \sum_j q_{nj}\big(L_n - (x_{nj} - m_n)\big), \qquad
         \frac{\partial \ell_n}{\partial x_{nj}} = \Big(\sum_k q_{nk}\Big)
         \operatorname{softmax}(x_n)_j - q_{nj}
 
-    with :math:`q_{nj} = w_j\big((1-\varepsilon)\,t_{nj} + \varepsilon/C\big)`, :math:`t` the
-    one-hot (index target) or probability target, :math:`w` the class weights and
-    :math:`\varepsilon` the label smoothing. Like torch, the ``'mean'`` of index targets
-    divides by :math:`\sum_n w_{y_n}` over rows not equal to ``ignore_index`` (NaN if every
-    row is ignored); the mean of probability targets divides by the number of rows.
+    with :math:`m_n = \max_j x_{nj}`, :math:`L_n = \log\sum_j e^{x_{nj} - m_n}` and
+    :math:`q_{nj} = w_j\big((1-\varepsilon)\,t_{nj} + \varepsilon/C\big)`: :math:`t` the one-hot
+    (index target) or probability target, :math:`w` the class weights, :math:`\varepsilon` the
+    label smoothing. The row maximum is subtracted before anything is rounded, so a constant
+    added to every logit, even 1e30, cancels exactly (:math:`\log\sum_j e^{x_{nj}} - x_{ny}`
+    would lose the digits to the rounding of the large log-sum-exp).
+
+    The ``'mean'`` of index targets divides by :math:`\sum_n w_{y_n}` over the rows not equal to
+    ``ignore_index``, as torch: NaN (0/0) when every row is ignored, with zero gradients. The
+    mean of probability targets divides by the number of rows.
+
+    The notes write categorical cross-entropy as :math:`-\sum_j y_j \log \hat y_j` with
+    :math:`\hat y = \operatorname{softmax}(x)` and a one-hot :math:`y`; that is ``target`` of
+    probabilities, or of class indices (the same loss, the one-hot never formed).
 
     Args:
-        input: logits (C,), (N, C) or (N, C, d1, ...).
-        target: class indices (), (N,) or (N, d1, ...) in [0, C) or ``ignore_index``; or
-            probabilities in [0, 1] of the input's shape.
-        weight: per-class weights, shape (C,).
-        ignore_index: index target value that contributes neither loss nor gradient.
-        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
-        label_smoothing: :math:`\varepsilon` in [0, 1].
+        input (Tensor): logits.
+        target (Tensor): class indices (an integer tensor) or class probabilities.
+        weight (Tensor, optional): per-class weights :math:`w`, shape :math:`(C)`.
+            Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        ignore_index (int, optional): an index target equal to it contributes neither loss nor
+            gradient, nor weight to the mean. Only for index targets: with probability targets
+            anything but -100 raises RuntimeError, as torch. Default: -100
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+        label_smoothing (float, optional): :math:`\varepsilon` in [0, 1]. Default: 0.0
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, \dots, d_K)`: logits, classes
+          on dim 1.
+        - Target: class indices :math:`()`, :math:`(N)` or :math:`(N, d_1, \dots, d_K)` in
+          :math:`[0, C)` or ``ignore_index`` (an index out of range raises IndexError); or
+          probabilities in [0, 1] of the input's shape.
+        - Output: scalar; with ``reduction='none'``, the target's shape for index targets
+          (the input's without dim 1 for probabilities).
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
+        >>> losses.cross_entropy(x, torch.tensor([0, 1]))
+        tensor(0.3185)
+        >>> losses.cross_entropy(x, torch.tensor([0, -100]))  # the second row ignored
+        tensor(0.4170)
+        >>> losses.cross_entropy(x, torch.tensor([[0.7, 0.2, 0.1], [0.0, 1.0, 0.0]]))
+        tensor(0.5135)
+        >>> losses.cross_entropy(torch.tensor([[1e6, 1e6 + 1, 1e6 - 1]]), torch.tensor([0]))
+        tensor(1.4076)
     """
     fn = "cross_entropy"
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
@@ -284,13 +322,61 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
 
 
 class CrossEntropyLoss(nn.Module):
-    r"""Softmax cross-entropy on logits; see :func:`cross_entropy`.
+    r"""The cross-entropy between the softmax of the input logits and a target of class indices or
+    class probabilities: softmax and negative log-likelihood in one stable step.
+
+    The unreduced (``reduction='none'``) loss of row :math:`n` and its derivative are
+
+    .. math::
+        \ell_n = -\sum_j q_{nj}\log\operatorname{softmax}(x_n)_j =
+        \sum_j q_{nj}\big(L_n - (x_{nj} - m_n)\big), \qquad
+        \frac{\partial \ell_n}{\partial x_{nj}} = \Big(\sum_k q_{nk}\Big)
+        \operatorname{softmax}(x_n)_j - q_{nj}
+
+    with :math:`m_n = \max_j x_{nj}`, :math:`L_n = \log\sum_j e^{x_{nj} - m_n}` and
+    :math:`q_{nj} = w_j\big((1-\varepsilon)\,t_{nj} + \varepsilon/C\big)`: :math:`t` the one-hot
+    (index target) or probability target, :math:`w` the class weights, :math:`\varepsilon` the
+    label smoothing. The row maximum is subtracted before anything is rounded, so a constant
+    added to every logit, even 1e30, cancels exactly (:math:`\log\sum_j e^{x_{nj}} - x_{ny}`
+    would lose the digits to the rounding of the large log-sum-exp).
+
+    The ``'mean'`` of index targets divides by :math:`\sum_n w_{y_n}` over the rows not equal to
+    ``ignore_index``, as torch: NaN (0/0) when every row is ignored, with zero gradients. The
+    mean of probability targets divides by the number of rows.
 
     Args:
-        weight: per-class weights (C,) (buffer ``weight``).
-        ignore_index: target index that is skipped. Default: -100.
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
-        label_smoothing: in [0, 1]. Default: 0.
+        weight (Tensor, optional): per-class weights :math:`(C)` (buffer ``weight``).
+            Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        ignore_index (int, optional): an index target equal to it contributes neither loss nor
+            gradient, nor weight to the mean. Only for index targets: with probability targets
+            anything but -100 raises RuntimeError, as torch. Default: -100
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+        label_smoothing (float, optional): :math:`\varepsilon` in [0, 1]: the target is mixed
+            with the uniform distribution. Default: 0.0
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, \dots, d_K)`: logits, classes
+          on dim 1.
+        - Target: class indices :math:`()`, :math:`(N)` or :math:`(N, d_1, \dots, d_K)` in
+          :math:`[0, C)` or ``ignore_index`` (an index out of range raises IndexError); or
+          probabilities in [0, 1] of the input's shape.
+        - Output: scalar; with ``reduction='none'``, the target's shape for index targets
+          (the input's without dim 1 for probabilities).
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]], requires_grad=True)
+        >>> loss = losses.CrossEntropyLoss()(x, torch.tensor([0, 1]))
+        >>> loss.backward()
+        >>> x.grad  # (softmax(x) - onehot(y)) / 2
+        tensor([[-0.1705,  0.1212,  0.0493],
+                [ 0.0543, -0.0988,  0.0445]])
+        >>> f"{losses.CrossEntropyLoss(label_smoothing=0.1)(x, torch.tensor([0, 1])):.4f}"
+        '0.4369'
     """
 
     def __init__(self, weight: torch.Tensor | None = None, size_average=None,
@@ -343,16 +429,39 @@ def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
              reduction: str = "mean") -> torch.Tensor:
     r"""Negative log-likelihood of class-index targets, given log-probabilities.
 
-    .. math:: \ell_n = -w_{y_n}\, x_{n, y_n}, \qquad
+    .. math::
+        \ell_n = -w_{y_n}\, x_{n, y_n}, \qquad
         \frac{\partial \ell_n}{\partial x_{nj}} = -w_{y_n}\,[j = y_n]
 
-    ``nll_loss(log_softmax(x, 1), y)`` equals ``cross_entropy(x, y)``. The ``'mean'`` divides
-    by :math:`\sum_n w_{y_n}` over non-ignored rows, like torch.
+    ``nll_loss(log_softmax(x, 1), y)`` equals ``cross_entropy(x, y)``. The ``'mean'`` divides by
+    :math:`\sum_n w_{y_n}` over the rows not equal to ``ignore_index``, as torch: NaN (0/0) when
+    every row is ignored, with zero gradients.
 
     Args:
-        input: log-probabilities (C,), (N, C) or (N, C, d1, ...).
-        target: class indices (), (N,) or (N, d1, ...) in [0, C) or ``ignore_index``.
-        weight: per-class weights, shape (C,).
+        input (Tensor): log-probabilities.
+        target (Tensor): class indices (an integer tensor).
+        weight (Tensor, optional): per-class weights :math:`w`, shape :math:`(C)`.
+            Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        ignore_index (int, optional): an index target equal to it contributes neither loss nor
+            gradient, nor weight to the mean. Default: -100
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, \dots, d_K)`:
+          log-probabilities, classes on dim 1.
+        - Target: :math:`()`, :math:`(N)` or :math:`(N, d_1, \dots, d_K)`, class indices in
+          :math:`[0, C)` or ``ignore_index`` (an index out of range raises IndexError).
+        - Output: scalar; with ``reduction='none'``, the target's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> log_p = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+        >>> losses.nll_loss(log_p, torch.tensor([0, 1]), reduction="none")
+        tensor([0.6931, 0.2231])
     """
     fn = "nll_loss"
     reduction = check_reduction(legacy_reduction(size_average, reduce, reduction), fn)
@@ -363,12 +472,46 @@ def nll_loss(input: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | N
 
 
 class NLLLoss(nn.Module):
-    r"""Negative log-likelihood on log-probabilities; see :func:`nll_loss`.
+    r"""The negative log-likelihood of class-index targets, for an input of log-probabilities (a
+    ``log_softmax`` output): pick each row's target entry and negate it.
+
+    The unreduced (``reduction='none'``) loss of row :math:`n` and its derivative are
+
+    .. math::
+        \ell_n = -w_{y_n}\, x_{n, y_n}, \qquad
+        \frac{\partial \ell_n}{\partial x_{nj}} = -w_{y_n}\,[j = y_n]
+
+    and the ``'mean'`` divides by :math:`\sum_n w_{y_n}` over the rows that are not ignored.
 
     Args:
-        weight: per-class weights (C,) (buffer ``weight``).
-        ignore_index: target index that is skipped. Default: -100.
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
+        weight (Tensor, optional): per-class weights :math:`(C)` (buffer ``weight``).
+            Default: ``None``
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        ignore_index (int, optional): an index target equal to it contributes neither loss nor
+            gradient, nor weight to the mean. Default: -100
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(C)`, :math:`(N, C)` or :math:`(N, C, d_1, \dots, d_K)`:
+          log-probabilities, classes on dim 1.
+        - Target: :math:`()`, :math:`(N)` or :math:`(N, d_1, \dots, d_K)`, class indices in
+          :math:`[0, C)` or ``ignore_index`` (an index out of range raises IndexError).
+        - Output: scalar; with ``reduction='none'``, the target's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> log_p = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+        >>> log_p.requires_grad_()
+        tensor([[-0.6931, -1.3863, -1.3863],
+                [-2.3026, -0.2231, -2.3026]], requires_grad=True)
+        >>> loss = losses.NLLLoss(weight=torch.tensor([2.0, 1.0, 1.0]))(log_p, torch.tensor([0, 1]))
+        >>> loss.backward()
+        >>> log_p.grad  # -w_y / (w_0 + w_1) at each target entry
+        tensor([[-0.6667,  0.0000,  0.0000],
+                [ 0.0000, -0.3333,  0.0000]])
     """
 
     def __init__(self, weight: torch.Tensor | None = None, size_average=None,

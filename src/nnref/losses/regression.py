@@ -67,20 +67,45 @@ class _MSEFn(torch.autograd.Function):
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, size_average=None, reduce=None,
              reduction: str = "mean", weight=None, *, half: bool = False) -> torch.Tensor:
-    r"""Mean squared error.
+    r"""Mean squared error between ``input`` and ``target``, element by element, then reduced.
 
-    .. math:: \ell_i = c\,(x_i - y_i)^2, \qquad \frac{\partial \ell_i}{\partial x_i} =
-        2c\,(x_i - y_i), \qquad c = 1 \text{ (torch) or } \tfrac12 \text{ (``half=True``)}
+    .. math::
+        \ell_i = c\,(x_i - y_i)^2, \qquad
+        \frac{\partial \ell_i}{\partial x_i} = 2c\,(x_i - y_i) =
+        -\frac{\partial \ell_i}{\partial y_i}
 
-    then reduced by ``reduction`` (``'mean'``: divide by the number of elements). The notes'
-    per-sample "loss" :math:`\frac12 (y - \hat y)^2` is ``half=True``: its derivative is the
-    plain error :math:`x - y`.
+    with :math:`c = 1` (torch's) or :math:`c = \tfrac12` (``half=True``), then the reduction
+    (``'mean'`` divides the sum and every gradient by the number of elements :math:`n`).
+
+    The lecture notes call :math:`\frac12 (y - \hat y)^2` of one sample the "loss" and its sum or
+    mean over the data set the "cost"; that is ``half=True`` with ``reduction='none'`` and
+    ``'sum'``/``'mean'``. The half makes the derivative the plain error :math:`x - y`.
 
     Args:
-        input, target: tensors of the same shape (a mismatch raises, where torch broadcasts).
-        reduction: ``'mean'`` | ``'sum'`` | ``'none'``.
-        weight: accepted for torch's signature; must be ``None``.
-        half: multiply by 1/2 (keyword-only, not in torch).
+        input (Tensor): predictions, floating point.
+        target (Tensor): targets, the input's shape; it receives a gradient too.
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        weight: accepted for torch's signature; anything but ``None`` raises ValueError.
+        half (bool, keyword-only): multiply by :math:`\tfrac12` (not in torch). Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x, y = torch.tensor([0.5, 2.0, -1.0]), torch.ones(3)
+        >>> losses.mse_loss(x, y)
+        tensor(1.7500)
+        >>> losses.mse_loss(x, y, reduction="none", half=True)
+        tensor([0.1250, 0.5000, 2.0000])
     """
     if weight is not None:
         raise ValueError("mse_loss(): argument 'weight' is not supported; it must be None")
@@ -89,14 +114,49 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, size_average=None, reduc
 
 
 class MSELoss(nn.Module):
-    r"""Mean squared error :math:`\ell_i = (x_i - y_i)^2` (or half of it); see :func:`mse_loss`.
+    r"""The mean squared error (squared L2 norm of the error) between each element of the input
+    :math:`x` and the target :math:`y`.
+
+    The unreduced (``reduction='none'``) loss and its derivative are
+
+    .. math::
+        \ell_i = c\,(x_i - y_i)^2, \qquad
+        \frac{\partial \ell_i}{\partial x_i} = 2c\,(x_i - y_i), \qquad
+        c = \begin{cases} 1 & \text{torch's convention} \\ \tfrac12 & \text{``half=True``}
+        \end{cases}
+
+    and ``'mean'`` / ``'sum'`` reduce over all :math:`n` elements (the mean also divides each
+    gradient by :math:`n`).
+
+    The lecture notes write the per-sample loss as :math:`\frac12 (y - \hat y)^2`, whose
+    derivative is the plain error; ``half=True`` gives that, and ``reduction`` is the notes'
+    distinction between one sample's "loss" and the data set's "cost".
 
     Args:
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
-        half: the notes' :math:`\frac12 (y - \hat y)^2` convention (not in torch).
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        half (bool, keyword-only): the notes' :math:`\tfrac12` factor (not in torch).
+            Default: ``False``
 
-    Shape: input and target any shape, the same; output scalar, or the input's shape for
-    ``'none'``.
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([0.5, 2.0, -1.0], requires_grad=True)
+        >>> loss = losses.MSELoss()(x, torch.ones(3))
+        >>> loss.backward()
+        >>> loss.item(), x.grad
+        (1.75, tensor([-0.3333,  0.6667, -1.3333]))
+        >>> bool(loss == torch.nn.MSELoss()(x, torch.ones(3)))
+        True
     """
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean", *,
@@ -137,12 +197,36 @@ class _L1Fn(torch.autograd.Function):
 
 def l1_loss(input: torch.Tensor, target: torch.Tensor, size_average=None, reduce=None,
             reduction: str = "mean", weight=None) -> torch.Tensor:
-    r"""Mean absolute error.
+    r"""Mean absolute error between ``input`` and ``target``, element by element, then reduced.
 
-    .. math:: \ell_i = |x_i - y_i|, \qquad \frac{\partial \ell_i}{\partial x_i} =
-        \operatorname{sign}(x_i - y_i)
+    .. math::
+        \ell_i = |x_i - y_i|, \qquad
+        \frac{\partial \ell_i}{\partial x_i} = \operatorname{sign}(x_i - y_i) =
+        -\frac{\partial \ell_i}{\partial y_i}
 
-    The subgradient at :math:`x_i = y_i` is 0, as in torch.
+    The subgradient at :math:`x_i = y_i` is 0, as in torch (and as the notes choose for MAE).
+
+    Args:
+        input (Tensor): predictions, floating point.
+        target (Tensor): targets, the input's shape.
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        weight: accepted for torch's signature; anything but ``None`` raises ValueError.
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> losses.l1_loss(torch.tensor([0.5, 2.0, -1.0]), torch.ones(3), reduction="sum")
+        tensor(3.5000)
     """
     if weight is not None:
         raise ValueError("l1_loss(): argument 'weight' is not supported; it must be None")
@@ -151,7 +235,40 @@ def l1_loss(input: torch.Tensor, target: torch.Tensor, size_average=None, reduce
 
 
 class L1Loss(nn.Module):
-    r"""Mean absolute error :math:`\ell_i = |x_i - y_i|` (the notes' MAE); see :func:`l1_loss`."""
+    r"""The mean absolute error (the notes' MAE) between each element of the input :math:`x` and
+    the target :math:`y`.
+
+    The unreduced (``reduction='none'``) loss and its derivative are
+
+    .. math::
+        \ell_i = |x_i - y_i|, \qquad
+        \frac{\partial \ell_i}{\partial x_i} = \operatorname{sign}(x_i - y_i)
+
+    with the subgradient 0 at :math:`x_i = y_i`, as in torch. ``'mean'`` divides by the number of
+    elements, and each gradient by it too.
+
+    Args:
+        size_average (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduce (bool, optional): deprecated (see ``reduction``). Default: ``None``
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([0.5, 2.0, -1.0], requires_grad=True)
+        >>> loss = losses.L1Loss()(x, torch.ones(3))
+        >>> loss.backward()
+        >>> x.grad
+        tensor([-0.3333,  0.3333, -0.3333])
+    """
 
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
@@ -198,15 +315,38 @@ class _HuberFn(torch.autograd.Function):
 
 def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
                delta: float = 1.0, weight=None) -> torch.Tensor:
-    r"""Huber loss: quadratic near zero, linear beyond ``delta``.
+    r"""Huber loss: quadratic for errors below ``delta``, linear beyond.
 
-    .. math:: \ell_i = \begin{cases} \tfrac12 e_i^2 & |e_i| < \delta \\
+    .. math::
+        \ell_i = \begin{cases} \tfrac12 e_i^2 & |e_i| < \delta \\
         \delta\,(|e_i| - \tfrac12\delta) & \text{otherwise} \end{cases}, \qquad
         \frac{\partial \ell_i}{\partial x_i} = \operatorname{clamp}(e_i, -\delta, \delta),
         \qquad e = x - y
 
+    Both branches are :math:`m\,(e - m/2)` with :math:`m = \operatorname{clamp}(e, -\delta,
+    \delta)`, which is how it is evaluated: no branch is selected by a product that rounds.
+
     Args:
-        delta: the switch point, > 0 (a non-positive value raises ValueError).
+        input (Tensor): predictions, floating point.
+        target (Tensor): targets, the input's shape.
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        delta (float, optional): where the loss turns linear, > 0 (otherwise ValueError).
+            Default: 1.0
+        weight: accepted for torch's signature; anything but ``None`` raises ValueError.
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> losses.huber_loss(torch.tensor([0.5, 2.0, -1.0]), torch.ones(3), reduction="none")
+        tensor([0.1250, 0.5000, 1.5000])
     """
     if weight is not None:
         raise ValueError("huber_loss(): argument 'weight' is not supported; it must be None")
@@ -217,11 +357,36 @@ def huber_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean
 
 
 class HuberLoss(nn.Module):
-    r"""Huber loss with threshold ``delta``; see :func:`huber_loss`.
+    r"""The Huber loss: the squared error for small errors, the absolute error (scaled by
+    ``delta``) for large ones, so outliers pull with a bounded gradient.
+
+    The unreduced (``reduction='none'``) loss and its derivative, with :math:`e = x - y`:
+
+    .. math::
+        \ell_i = \begin{cases} \tfrac12 e_i^2 & |e_i| < \delta \\
+        \delta\,(|e_i| - \tfrac12\delta) & \text{otherwise} \end{cases}, \qquad
+        \frac{\partial \ell_i}{\partial x_i} = \operatorname{clamp}(e_i, -\delta, \delta)
 
     Args:
-        reduction: ``'mean'`` (default) | ``'sum'`` | ``'none'``.
-        delta: switch from quadratic to linear, > 0. Default: 1.0.
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+        delta (float, optional): the switch point, > 0. Default: 1.0
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([0.5, 2.0, -1.0], requires_grad=True)
+        >>> loss = losses.HuberLoss(delta=1.0)(x, torch.ones(3))
+        >>> loss.backward()
+        >>> x.grad
+        tensor([-0.1667,  0.3333, -0.3333])
     """
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
@@ -261,28 +426,79 @@ class _RMSEFn(torch.autograd.Function):
 
 
 def rmse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    r"""Root mean squared error, the square root of :func:`mse_loss` (no torch built-in).
+    r"""Root mean squared error: the square root of the reduced squared error (no torch built-in).
 
-    .. math:: r = \sqrt{\operatorname{reduce}\big((x - y)^2\big)}, \qquad
-        \frac{\partial r}{\partial x_i} = \frac{s\,(x_i - y_i)}{r}
-        \quad (0 \text{ where } r = 0)
+    .. math::
+        r = \sqrt{\operatorname{reduce}\big((x - y)^2\big)}, \qquad
+        \frac{\partial r}{\partial x_i} = \frac{s\,(x_i - y_i)}{r} \quad (0 \text{ where } r = 0)
 
-    with :math:`s = 1/n` for ``'mean'`` and 1 for ``'sum'``. ``'sum'`` therefore gives the
-    Euclidean norm of the error and ``'none'`` the elementwise :math:`|x_i - y_i|`.
+    with :math:`s = 1/n` for ``'mean'`` and 1 for ``'sum'``: ``'sum'`` gives the Euclidean norm of
+    the error, ``'none'`` the elementwise :math:`|x_i - y_i|`.
 
-    At zero error the derivative of the square root is 0/0; the reference defines it as 0
-    (the value of the subgradient at the minimum, as :func:`torch.linalg.vector_norm` does), so
-    a perfect fit gives zero gradients instead of NaN.
+    At zero error the square root's derivative is 0/0; the reference defines it as 0 (the
+    subgradient at the minimum, as :func:`torch.linalg.vector_norm` does), so a perfect fit gives
+    zero gradients instead of NaN.
+
+    Args:
+        input (Tensor): predictions, floating point.
+        target (Tensor): targets, the input's shape.
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x, y = torch.tensor([0.5, 2.0, -1.0]), torch.ones(3)
+        >>> losses.rmse_loss(x, y, reduction="sum")  # the error's Euclidean norm
+        tensor(2.2913)
+        >>> bool(losses.rmse_loss(x, y) == losses.mse_loss(x, y).sqrt())
+        True
     """
     reduction = _prepare(input, target, reduction, None, None, "rmse_loss")
     return _RMSEFn.apply(input, target, reduction)
 
 
 class RMSELoss(nn.Module):
-    r"""Root mean squared error :math:`\sqrt{\mathrm{MSE}}`; see :func:`rmse_loss`.
+    r"""The root mean squared error :math:`\sqrt{\mathrm{MSE}}` between the input and the target,
+    in the target's units (no torch built-in; torch users write ``sqrt(mse_loss(x, y))``).
+
+    .. math::
+        r = \sqrt{\operatorname{reduce}\big((x - y)^2\big)}, \qquad
+        \frac{\partial r}{\partial x_i} = \frac{s\,(x_i - y_i)}{r} \quad (0 \text{ where } r = 0)
+
+    with :math:`s = 1/n` for ``'mean'`` and 1 for ``'sum'``.
 
     Args:
-        reduction: ``'mean'`` (default) | ``'sum'`` (the error's Euclidean norm) | ``'none'``.
+        reduction (str, optional): ``'none'`` | ``'mean'`` | ``'sum'``: the per-element losses,
+            their mean or their sum. ``'sum'`` is the error's
+            Euclidean norm. Default: ``'mean'``
+
+    Shape:
+        - Input: :math:`(*)`, any number of dimensions.
+        - Target: :math:`(*)`, the input's shape (a mismatch raises; torch broadcasts with a
+          warning).
+        - Output: scalar; with ``reduction='none'``, :math:`(*)`, the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref import losses
+        >>> x = torch.tensor([0.5, 2.0, -1.0], requires_grad=True)
+        >>> loss = losses.RMSELoss()(x, torch.ones(3))
+        >>> loss.backward()
+        >>> f"{loss:.4f}", x.grad
+        ('1.3229', tensor([-0.1260,  0.2520, -0.5040]))
+        >>> x = torch.ones(3, requires_grad=True)
+        >>> losses.RMSELoss()(x, torch.ones(3)).backward()  # a perfect fit
+        >>> x.grad
+        tensor([0., 0., 0.])
     """
 
     def __init__(self, reduction: str = "mean") -> None:
