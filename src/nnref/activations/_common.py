@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+
 def step(t: torch.Tensor, at_nan: float) -> torch.Tensor:
     """Heaviside step H(t) = [t > 0] as a float tensor of t's dtype (0 at t = 0, ``at_nan``
     where t is NaN), detached: its derivative is 0 wherever it exists.

@@ -8,6 +8,8 @@ are selected arithmetically with the float step H(x) of :func:`~nnref.activation
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -45,23 +47,52 @@ class _ReLUFn(torch.autograd.Function):
 
 
 def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    r"""Rectified linear unit.
+    r"""Rectified linear unit, element-wise; see :class:`ReLU`.
 
-    .. math:: f(x) = \max(0, x), \qquad f'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0
-        \end{cases}
+    .. math:: \text{ReLU}(x) = \max(0, x), \qquad
+        \text{ReLU}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}
 
-    At the kink :math:`f'(0) = 0`, as torch. NaN passes through with gradient 1 (torch's
-    ``x <= 0`` test is false for NaN).
+    Args:
+        input: floating-point tensor.
+        inplace: overwrite ``input``. Default: ``False``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.relu(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([0., 0., 2.])
     """
     check_input(input, "relu")
     return apply_maybe_inplace(_ReLUFn.apply, input, inplace)
 
 
 class ReLU(nn.Module):
-    r"""Rectified linear unit :math:`\max(0, x)`; see :func:`relu`.
+    r"""Applies the rectified linear unit, element-wise.
+
+    .. math:: \text{ReLU}(x) = \max(0, x), \qquad
+        \text{ReLU}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}
+
+    At the kink :math:`\text{ReLU}'(0) = 0`, as torch. NaN passes through with gradient 1
+    (torch's ``x <= 0`` test is false for NaN). A unit whose input stays negative gets no
+    gradient: it is dead.
 
     Args:
-        inplace: overwrite the input (default ``False``).
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.ReLU()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([0.0000, 0.0000, 0.0000, 1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([0., 0., 0., 1.])
     """
 
     def __init__(self, inplace: bool = False) -> None:
@@ -87,14 +118,22 @@ def _parity_sign(input: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def brelu(input: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    r"""Bipolar ReLU: ReLU on even features, its mirror on odd ones.
+    r"""Bipolar ReLU: ReLU on even features, its mirror on odd ones; see :class:`BReLU`.
 
-    .. math:: f(x_i) = \begin{cases} \max(0, x_i) & i \text{ even} \\ -\max(0, -x_i) = \min(0,
-        x_i) & i \text{ odd} \end{cases}, \qquad f'(x_i) = [s_i x_i > 0], \; s_i = (-1)^i
+    .. math:: f(x_i) = \begin{cases} \max(0, x_i) & i \text{ even} \\ \min(0, x_i) & i
+        \text{ odd} \end{cases}, \qquad f'(x_i) = [s_i x_i > 0], \; s_i = (-1)^i
 
-    ``i`` indexes ``dim`` (the feature/channel dim, 1 by default; 0 for 1-d input). Half the
-    units pass positive values and half negative ones, so the layer's mean output stays near 0.
-    Derivative 0 at the kink, as ReLU. No torch built-in.
+    Args:
+        input: floating-point tensor.
+        dim: the feature dim whose index parity picks the branch (0 for inputs with fewer
+            than 2 dims). Default: 1
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.brelu(torch.tensor([[1.5, 1.5], [-2.0, -2.0]]))
+        tensor([[ 1.5000, -0.0000],
+                [ 0.0000, -2.0000]])
     """
     check_input(input, "brelu")
     if input.dim() < 2:
@@ -127,10 +166,36 @@ class _BReLUFn(torch.autograd.Function):
 
 
 class BReLU(nn.Module):
-    r"""Bipolar ReLU; see :func:`brelu`.
+    r"""Applies the bipolar ReLU: ReLU on even features, its mirror on odd ones.
+
+    .. math:: f(x_i) = \begin{cases} \max(0, x_i) & i \text{ even} \\ -\max(0, -x_i) =
+        \min(0, x_i) & i \text{ odd} \end{cases}, \qquad f'(x_i) = [s_i x_i > 0], \;
+        s_i = (-1)^i
+
+    ``i`` indexes ``dim`` (the feature/channel dim). Half the units pass positive values and
+    half negative ones, so the layer's mean output stays near 0. Derivative 0 at the kink, as
+    ReLU. No torch built-in.
 
     Args:
-        dim: the feature dim whose index parity picks the branch (default 1).
+        dim: the feature dim whose index parity picks the branch; inputs with fewer than 2
+            dims use dim 0. Default: 1
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.BReLU()
+        >>> x = torch.tensor([[1.5, 1.5], [-2.0, -2.0]], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([[ 1.5000, -0.0000],
+                [ 0.0000, -2.0000]])
+        >>> y.sum().backward(); x.grad
+        tensor([[1., 0.],
+                [0., 1.]])
     """
 
     def __init__(self, dim: int = 1) -> None:
@@ -161,21 +226,31 @@ class _LeakyFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        a = ctx.slope
-        # f' = a + (1 - a) H(x); torch's "x > 0" test gives the slope at NaN.
-        return grad * step(x, at_nan=0.0).mul_(1 - a).add_(a), None
+        # f' = H(x) + a (1 - H(x)); torch's "x > 0" test gives the slope at NaN. Computed in
+        # torch's precision so that grad * a rounds once, as torch's grad * negative_slope.
+        h = step(opmath(x), at_nan=0.0)
+        d = torch.add(h, 1 - h, alpha=ctx.slope)
+        return (opmath(grad) * d).to(grad.dtype), None
 
 
 def leaky_relu(
     input: torch.Tensor, negative_slope: float = 0.01, inplace: bool = False
 ) -> torch.Tensor:
-    r"""Leaky ReLU.
+    r"""Leaky ReLU, element-wise; see :class:`LeakyReLU`.
 
     .. math:: f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}, \qquad
         f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}
 
-    with :math:`a` = ``negative_slope``; :math:`f'(0) = a` as torch. (The notes write the
-    negative branch as ``0.01``; it is :math:`0.01 x`.)
+    Args:
+        input: floating-point tensor.
+        negative_slope: :math:`a`. Default: 0.01
+        inplace: overwrite ``input``. Default: ``False``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.leaky_relu(torch.tensor([-1.0, 0.0, 2.0]), 0.1)
+        tensor([-0.1000,  0.0000,  2.0000])
     """
     check_input(input, "leaky_relu")
     return apply_maybe_inplace(lambda x: _LeakyFn.apply(x, negative_slope), input, inplace,
@@ -183,11 +258,33 @@ def leaky_relu(
 
 
 class LeakyReLU(nn.Module):
-    r"""Leaky ReLU; see :func:`leaky_relu`.
+    r"""Applies the leaky ReLU, element-wise.
+
+    .. math:: \text{LeakyReLU}(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},
+        \qquad \text{LeakyReLU}'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}
+
+    with :math:`a` = ``negative_slope``; :math:`f'(0) = a`, as torch. The positive side is
+    ``x`` bit for bit for any slope. The lecture notes write the negative branch as ``0.01``;
+    it is :math:`0.01 x`.
 
     Args:
-        negative_slope: slope for :math:`x \le 0` (default 0.01).
-        inplace: overwrite the input (default ``False``).
+        negative_slope: slope :math:`a` for :math:`x \le 0`. Default: 0.01
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.LeakyReLU(negative_slope=0.1)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.2000, -0.0500,  0.0000,  1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([0.1000, 0.1000, 0.1000, 1.0000])
     """
 
     def __init__(self, negative_slope: float = 1e-2, inplace: bool = False) -> None:
@@ -202,30 +299,60 @@ class LeakyReLU(nn.Module):
         return f"negative_slope={self.negative_slope}{_inplace_repr(self.inplace)}"
 
 
-class _ScaleFn(torch.autograd.Function):
-    """y = x * noise for a fixed (non-differentiable) noise tensor: RReLU in training."""
+class _NoiseFn(torch.autograd.Function):
+    """y = x * noise for a fixed (non-differentiable) noise: RReLU in training.
+
+    ``noise`` is in the compute precision (the product is rounded once, as torch's), ``saved``
+    is the same noise rounded to x's dtype: what torch keeps and multiplies the gradient by.
+    """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, noise):
-        return x * noise
+    def forward(x, noise, saved):
+        return (opmath(x) * noise).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1])  # the noise alone: torch also keeps the input
+        ctx.save_for_backward(inputs[2])  # the noise alone: torch also keeps the input
 
     @staticmethod
     def backward(ctx, grad):
         (noise,) = ctx.saved_tensors
-        return grad * noise, None
+        return grad * noise, None, None
 
 
 def _check_rrelu_bounds(lower: float, upper: float) -> None:
+    # torch's error type and wording; a NaN bound would otherwise fail deep in the sampler.
+    for name, value in (("lower", lower), ("upper", upper)):
+        if not math.isfinite(value):
+            raise RuntimeError(f"rrelu(): {name} bound must be finite, got {value}")
     if lower > upper:
         raise ValueError(
             f"rrelu(): lower={lower} must be less than or equal to upper={upper}"
         )
+
+
+def _rrelu_noise(x: torch.Tensor, lower: float, upper: float, generator):
+    """The slope per element, drawn as torch's CPU kernel draws it: walking x in row-major
+    order, one float64 uniform u for each x <= 0 and none elsewhere (NaN included), mapped to
+    lower + u (upper - lower) with the bounds first rounded to the compute precision.
+
+    One ``uniform_`` call of that many float64 values reads the same 64-bit words of the
+    generator in the same order, so a seed gives torch's slopes and leaves the generator where
+    torch leaves it. The map to [lower, upper) is a separate multiply and add: ``uniform_``'s
+    own map may fuse them and round differently from torch's kernel. Returns the noise in the
+    compute precision and in x's dtype (1 where x > 0).
+    """
+    comp = opmath(x).dtype
+    lo, hi = (torch.tensor(v, dtype=comp).item() for v in (lower, upper))
+    # The count is read on the host: drawing exactly that many is what keeps the stream.
+    negative = x.detach().reshape(-1) <= 0
+    u = torch.empty(int(negative.sum()), dtype=torch.float64, device=x.device)
+    slopes = u.uniform_(0, 1, generator=generator).mul_(hi - lo).add_(lo)
+    noise = torch.ones(negative.shape, dtype=comp, device=x.device)
+    noise = noise.masked_scatter_(negative, slopes.to(comp)).reshape(x.shape)
+    return noise, noise.to(x.dtype)
 
 
 def rrelu(
@@ -237,32 +364,77 @@ def rrelu(
     *,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    r"""Randomized leaky ReLU.
+    r"""Randomized leaky ReLU, element-wise; see :class:`RReLU`.
 
-    .. math:: f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}, \quad
-        a \sim U(\text{lower}, \text{upper}) \text{ per element in training}, \quad
-        a = \tfrac{\text{lower} + \text{upper}}{2} \text{ in eval}
+    .. math:: f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}, \qquad
+        f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}
 
-    The derivative is the slope used. In training the slopes are drawn from ``generator``
-    (or the global RNG), so seeding either makes a run repeatable.
+    with :math:`a \sim U(\text{lower}, \text{upper})` drawn per element in training and
+    :math:`a = (\text{lower} + \text{upper}) / 2` otherwise.
+
+    Args:
+        input: floating-point tensor.
+        lower: lower bound of the slope distribution, finite. Default: 1/8
+        upper: upper bound, finite and ``>= lower``. Default: 1/3
+        training: draw the slopes (``True``) or use their mean. Default: ``False``
+        inplace: overwrite ``input``. Default: ``False``
+        generator: the generator to draw from; the global RNG if ``None``. Default: ``None``
+
+    Examples::
+
+        >>> import nnref
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5])
+        >>> nnref.activations.rrelu(x, 0.1, 0.3)
+        tensor([-0.4000, -0.1000,  0.0000,  1.5000])
+        >>> g = torch.Generator().manual_seed(0)
+        >>> nnref.activations.rrelu(x, 0.1, 0.3, training=True, generator=g)
+        tensor([-0.5880, -0.1208,  0.0000,  1.5000])
     """
     check_input(input, "rrelu")
     _check_rrelu_bounds(lower, upper)
     if not training:
-        return leaky_relu(input, (lower + upper) / 2, inplace)
-    slopes = torch.empty_like(input).uniform_(lower, upper, generator=generator)
-    # noise = slope where x <= 0, 1 elsewhere (NaN included), as torch's rrelu_with_noise.
-    noise = (1 - slopes).mul_(step(input, at_nan=1.0)).add_(slopes)
-    return apply_maybe_inplace(lambda x: _ScaleFn.apply(x, noise), input, inplace)
+        # Halves first: (lower + upper) / 2 rounded alike, but finite for bounds near the
+        # largest float, where the sum overflows.
+        return leaky_relu(input, lower / 2 + upper / 2, inplace)
+    noise, saved = _rrelu_noise(input, lower, upper, generator)
+    return apply_maybe_inplace(lambda x: _NoiseFn.apply(x, noise, saved), input, inplace)
 
 
 class RReLU(nn.Module):
-    r"""Randomized leaky ReLU; see :func:`rrelu`.
+    r"""Applies the randomized leaky ReLU, element-wise.
+
+    .. math:: \text{RReLU}(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},
+        \qquad \text{RReLU}'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}
+
+    In training :math:`a \sim U(\text{lower}, \text{upper})` is drawn for every element with
+    :math:`x \le 0` (the kink included, so :math:`f'(0)` is that element's slope); in eval
+    :math:`a = (\text{lower} + \text{upper}) / 2`. On CPU the slopes are drawn as torch draws
+    them: one number of the generator per element with :math:`x \le 0`, in row-major order,
+    so the same seed gives torch's output, gradient and generator state. On other devices
+    torch draws with its own kernel, and the two differ.
 
     Args:
-        lower: lower bound of the slope distribution (default 1/8).
-        upper: upper bound (default 1/3); ``lower <= upper``.
-        inplace: overwrite the input (default ``False``).
+        lower: lower bound of the slope distribution, finite. Default: 1/8
+        upper: upper bound, finite and ``>= lower``. Default: 1/3
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.RReLU(0.1, 0.3).eval()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.4000, -0.1000,  0.0000,  1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([0.2000, 0.2000, 0.2000, 1.0000])
+        >>> _ = torch.manual_seed(0)
+        >>> m.train()(x).detach()
+        tensor([-0.5880, -0.1208,  0.0000,  1.5000])
     """
 
     def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
@@ -286,7 +458,9 @@ class _PReLUFn(torch.autograd.Function):
 
     @staticmethod
     def forward(x, weight):
-        return x * _prelu_coefficient(x, weight)
+        # max(x, 0) + a min(x, 0): x = max + min exactly, and each side is multiplied by its own
+        # factor only, so x > 0 gives x + a 0 = x (and +inf gives +inf, not inf * 0 = NaN).
+        return torch.addcmul(x.clamp_min(0), channel_view(weight, x), x.clamp_max(0))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -297,27 +471,30 @@ class _PReLUFn(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         h = step(x, at_nan=0.0)
         w = channel_view(weight, x)
-        grad_x = grad * torch.addcmul(w, h, 1 - w)
-        grad_w = channel_reduce(grad * x * (1 - h), weight)
+        # H + a (1 - H) is exactly 1 or a: the fold a + (1 - a) H rounds 1 - a for large |a|.
+        grad_x = grad * torch.addcmul(h, w, 1 - h)
+        # min(x, 0) is x where torch's "x > 0" test fails (NaN included) and 0 elsewhere.
+        grad_w = channel_reduce(grad * x.clamp_max(0), weight)
         return grad_x, grad_w
 
 
-def _prelu_coefficient(x, weight):
-    """f(x) / x = a + (1 - a) H(x): 1 for x > 0, a otherwise (a multiplier, not a select, so
-    +-inf map to +-inf and -inf * a as torch)."""
-    w = channel_view(weight, x)
-    return torch.addcmul(w, step(x, at_nan=0.0), 1 - w)
-
-
 def prelu(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    r"""Parametric ReLU with learnable slope(s) ``weight``.
+    r"""Parametric ReLU with learnable slope(s) ``weight``; see :class:`PReLU`.
 
-    .. math:: f(x) = \begin{cases} x & x > 0 \\ a_c x & x \le 0 \end{cases}, \qquad
-        \frac{\partial f}{\partial x} = \begin{cases} 1 \\ a_c \end{cases}, \qquad
-        \frac{\partial f}{\partial a_c} = \begin{cases} 0 & x > 0 \\ x & x \le 0 \end{cases}
+    .. math:: f(x) = \max(0, x) + a_c \min(0, x), \qquad
+        \frac{\partial f}{\partial x} = \begin{cases} 1 & x > 0 \\ a_c & x \le 0 \end{cases},
+        \qquad \frac{\partial f}{\partial a_c} = \min(0, x)
 
-    ``weight`` has one value or one per channel (dim 1). The notes' "αx for x > 0, αx + β
-    otherwise" is a garbling: the positive side is the identity.
+    Args:
+        input: floating-point tensor.
+        weight: the slopes :math:`a`, one value or one per channel (dim 1), a 0-d or 1-d
+            tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.prelu(torch.tensor([-1.0, 0.0, 2.0]), torch.tensor([0.25]))
+        tensor([-0.2500,  0.0000,  2.0000])
     """
     check_input(input, "prelu")
     if not isinstance(weight, torch.Tensor) or weight.dim() > 1:
@@ -327,14 +504,42 @@ def prelu(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 
 
 class PReLU(nn.Module):
-    r"""Parametric ReLU; see :func:`prelu`.
+    r"""Applies the parametric ReLU, element-wise, with learnable slopes.
+
+    .. math:: \text{PReLU}(x) = \max(0, x) + a_c \min(0, x) = \begin{cases} x & x > 0 \\
+        a_c x & x \le 0 \end{cases}
+
+    .. math:: \frac{\partial f}{\partial x} = \begin{cases} 1 & x > 0 \\ a_c & x \le 0
+        \end{cases}, \qquad \frac{\partial f}{\partial a_c} = \begin{cases} 0 & x > 0 \\ x &
+        x \le 0 \end{cases}
+
+    :math:`a_c` is shared by all channels (``num_parameters=1``) or one per channel (dim 1 of
+    the input; inputs with fewer than 2 dims have one channel). The positive side is ``x`` bit
+    for bit for any finite slope. The lecture notes' "αx for x > 0, αx + β otherwise" is
+    garbled: the positive side is the identity and there is no β.
 
     Args:
-        num_parameters: 1 (one slope shared by all channels) or the number of channels.
-        init: initial slope (default 0.25).
+        num_parameters: number of slopes :math:`a` to learn: 1, or the number of channels.
+            Default: 1
+        init: the initial value of :math:`a`. Default: 0.25
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
 
     Attributes:
         weight: the learnable slopes, shape ``(num_parameters,)``.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.PReLU()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.5000, -0.1250,  0.0000,  1.5000])
+        >>> y.sum().backward(); x.grad, m.weight.grad
+        (tensor([0.2500, 0.2500, 0.2500, 1.0000]), tensor([-2.5000]))
     """
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None,
@@ -395,8 +600,9 @@ class _ELUFn(torch.autograd.Function):
         # The negative-side value at NaN is never selected but must be finite: NaN * 0 is NaN.
         tn = torch.nan_to_num(tf, nan=0.0).clamp_max_(0)
         neg = tn + sa if ctx.from_output else torch.exp(tn) * sa
-        # f' = s on the positive side, neg on the other: neg + H (s - neg)
-        d = torch.addcmul(neg, h, s - neg)
+        # f' = s H + neg (1 - H): each side times an exact 0/1, so the positive side is s
+        # exactly (the fold neg + H (s - neg) rounds s - neg for large alpha).
+        d = torch.addcmul(h * s, neg, 1 - h)
         return (g * d).to(grad.dtype), None, None, None
 
 
@@ -408,23 +614,54 @@ def _elu(input, alpha, scale, inplace):
 
 
 def elu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False) -> torch.Tensor:
-    r"""Exponential linear unit.
+    r"""Exponential linear unit, element-wise; see :class:`ELU`.
 
     .. math:: f(x) = \begin{cases} x & x > 0 \\ \alpha (e^x - 1) & x \le 0 \end{cases},
         \qquad f'(x) = \begin{cases} 1 & x > 0 \\ f(x) + \alpha & x \le 0 \end{cases}
 
-    :math:`e^x - 1` is computed with ``expm1`` (exact near 0).
+    Args:
+        input: floating-point tensor.
+        alpha: :math:`\alpha`. Default: 1.0
+        inplace: overwrite ``input``. Default: ``False``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.elu(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.6321,  0.0000,  2.0000])
     """
     check_input(input, "elu")
     return _elu(input, alpha, 1.0, inplace)
 
 
 class ELU(nn.Module):
-    r"""Exponential linear unit; see :func:`elu`.
+    r"""Applies the exponential linear unit, element-wise.
+
+    .. math:: \text{ELU}(x) = \begin{cases} x & x > 0 \\ \alpha (e^x - 1) & x \le 0
+        \end{cases}, \qquad \text{ELU}'(x) = \begin{cases} 1 & x > 0 \\ \text{ELU}(x) + \alpha
+        & x \le 0 \end{cases}
+
+    :math:`e^x - 1` is computed with ``expm1`` (exact near 0); :math:`f'(0) = \alpha`, as
+    torch. The positive side is ``x`` bit for bit for any finite :math:`\alpha`.
 
     Args:
-        alpha: the negative saturation value is :math:`-\alpha` (default 1.0).
-        inplace: overwrite the input (default ``False``).
+        alpha: the negative saturation value is :math:`-\alpha`. Default: 1.0
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.ELU(alpha=0.5)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.4323, -0.1967,  0.0000,  1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([0.0677, 0.3033, 0.5000, 1.0000])
     """
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
@@ -440,20 +677,55 @@ class ELU(nn.Module):
 
 
 def selu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    r"""Scaled ELU, self-normalising with LeCun-normal weights.
+    r"""Scaled exponential linear unit, element-wise; see :class:`SELU`.
 
-    .. math:: f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha(e^x - 1) & x \le 0 \end{cases},
-        \quad f'(x) = \begin{cases} \lambda & x > 0 \\ f(x) + \lambda\alpha & x \le 0
-        \end{cases}
+    .. math:: f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha(e^x - 1) & x \le 0
+        \end{cases}, \qquad f'(x) = \begin{cases} \lambda & x > 0 \\ f(x) + \lambda\alpha &
+        x \le 0 \end{cases}
 
-    with :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507` (Klambauer et al., 2017).
+    Args:
+        input: floating-point tensor.
+        inplace: overwrite ``input``. Default: ``False``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.selu(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-1.1113,  0.0000,  2.1014])
     """
     check_input(input, "selu")
     return _elu(input, SELU_ALPHA, SELU_SCALE, inplace)
 
 
 class SELU(nn.Module):
-    r"""Scaled exponential linear unit; see :func:`selu`."""
+    r"""Applies the scaled exponential linear unit, element-wise.
+
+    .. math:: \text{SELU}(x) = \lambda \begin{cases} x & x > 0 \\ \alpha(e^x - 1) & x \le 0
+        \end{cases}, \qquad \text{SELU}'(x) = \begin{cases} \lambda & x > 0 \\
+        \text{SELU}(x) + \lambda\alpha & x \le 0 \end{cases}
+
+    with :math:`\alpha \approx 1.6733`, :math:`\lambda \approx 1.0507` (Klambauer et al., 2017):
+    with LeCun-normal weights the activations keep zero mean and unit variance layer after
+    layer. The positive side is :math:`\lambda x` rounded once, as torch.
+
+    Args:
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.SELU()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-1.5202, -0.6918,  0.0000,  1.5761])
+        >>> y.sum().backward(); x.grad
+        tensor([0.2379, 1.0663, 1.7581, 1.0507])
+    """
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -505,23 +777,33 @@ def _hinge_view(p: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def _hinge_reduce(g: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """Sum a (S, *x.shape) gradient back to the (S, C) parameter shape."""
+    """Sum a (S, *x.shape) gradient back to the (S, C) parameter shape; C = 1 is one set of
+    hinges shared by every channel (any input length), so everything but S is summed."""
     if g.dim() >= 3:
-        return g.sum([1] + list(range(3, g.dim()))).reshape(p.shape)
+        g = g.sum([1] + list(range(3, g.dim())))
+    if p.shape[1] == 1:
+        return g.reshape(p.shape[0], -1).sum(1, keepdim=True)
     return g.reshape(p.shape)
 
 
 def apl(input: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    r"""Adaptive piecewise linear unit (Agostinelli et al., 2015).
+    r"""Adaptive piecewise linear unit with hinge slopes ``a`` and positions ``b``; see
+    :class:`APL`.
 
     .. math:: f(x) = \max(0, x) + \sum_{s=1}^{S} a_s \max(0, -x + b_s), \qquad
         f'(x) = H(x) - \sum_s a_s H(-x + b_s)
 
-    .. math:: \frac{\partial f}{\partial a_s} = \max(0, -x + b_s), \qquad
-        \frac{\partial f}{\partial b_s} = a_s H(-x + b_s)
+    Args:
+        input: floating-point tensor.
+        a: hinge slopes, shape ``(S, C)``.
+        b: hinge positions, shape ``(S, C)``.
 
-    with :math:`H(z) = [z > 0]` (0 at the hinge, the ReLU convention). ``a`` and ``b`` have
-    shape ``(S, C)``: S hinges for each of the C channels (dim 1). No torch built-in.
+    Examples::
+
+        >>> import nnref
+        >>> a, b = torch.tensor([[0.5]]), torch.tensor([[1.0]])
+        >>> nnref.activations.apl(torch.tensor([-1.0, 0.0, 2.0]), a, b)
+        tensor([1.0000, 0.5000, 2.0000])
     """
     check_input(input, "apl")
     if a.dim() != 2 or a.shape != b.shape:
@@ -534,15 +816,43 @@ def apl(input: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class APL(nn.Module):
-    r"""Adaptive piecewise linear unit; see :func:`apl`.
+    r"""Applies the adaptive piecewise linear unit (Agostinelli et al., 2015), element-wise.
+
+    .. math:: \text{APL}(x) = \max(0, x) + \sum_{s=1}^{S} a_s \max(0, -x + b_s), \qquad
+        \text{APL}'(x) = H(x) - \sum_s a_s H(-x + b_s)
+
+    .. math:: \frac{\partial f}{\partial a_s} = \max(0, -x + b_s), \qquad
+        \frac{\partial f}{\partial b_s} = a_s H(-x + b_s)
+
+    with :math:`H(z) = [z > 0]` (0 at each hinge, the ReLU convention). Each of the C channels
+    (dim 1) has its own S hinges; ``num_features=1`` shares one set across all channels. Above
+    every hinge the unit is ``x`` bit for bit. No torch built-in.
 
     Args:
-        num_features: channels C (dim 1 of the input); each has its own hinges.
-        hinges: S, the number of hinges per unit (default 1).
+        num_features: channels C (dim 1 of the input), or 1 to share the hinges.
+        hinges: S, the number of hinges per unit. Default: 1
+
+    Shape:
+        - Input: :math:`(N, C, *)` or :math:`(C)`, or any shape when ``num_features=1``.
+        - Output: same shape as the input.
 
     Attributes:
         a: hinge slopes, shape ``(S, C)``, initialised to 0 (the unit starts as a ReLU).
-        b: hinge positions, shape ``(S, C)``, initialised evenly spaced in [-1, 1].
+        b: hinge positions, shape ``(S, C)``, initialised evenly spaced in [-1, 1] (0 for one
+            hinge).
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.APL(num_features=1, hinges=2)
+        >>> with torch.no_grad():
+        ...     _ = m.a.fill_(0.5)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([2.0000, 0.7500, 0.5000, 1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([-1.0000, -0.5000, -0.5000,  1.0000])
     """
 
     def __init__(self, num_features: int, hinges: int = 1, device=None, dtype=None) -> None:

@@ -35,17 +35,45 @@ class _IdentityFn(torch.autograd.Function):
 
 
 def identity(input: torch.Tensor) -> torch.Tensor:
-    r"""Linear activation :math:`f(x) = x`, :math:`f'(x) = 1`."""
+    r"""Linear activation, the identity; see :class:`Identity`.
+
+    .. math:: f(x) = x, \qquad f'(x) = 1
+
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.identity(torch.tensor([-1.0, 2.0]))
+        tensor([-1.,  2.])
+    """
     check_input(input, "identity")
     return _IdentityFn.apply(input)
 
 
 class Identity(nn.Module):
-    r"""Linear (identity) activation, the output layer of a regression network.
+    r"""Applies the linear (identity) activation: the output layer of a regression network.
 
     .. math:: f(x) = x, \qquad f'(x) = 1
 
-    Accepts and ignores any constructor arguments, like :class:`torch.nn.Identity`.
+    Returns an alias of the input (no copy, nothing saved for backward). Accepts and ignores
+    any constructor arguments, like :class:`torch.nn.Identity`.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Identity()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-2.0000, -0.5000,  0.0000,  1.5000])
+        >>> y.sum().backward(); x.grad
+        tensor([1., 1., 1., 1.])
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -72,21 +100,48 @@ class _BinaryStepFn(torch.autograd.Function):
 
 
 def binary_step(input: torch.Tensor) -> torch.Tensor:
-    r"""Binary step (the perceptron's activation).
+    r"""Binary step, element-wise; see :class:`BinaryStep`.
 
     .. math:: f(x) = \begin{cases} 1 & x \ge 0 \\ 0 & x < 0 \end{cases}, \qquad f'(x) = 0
 
-    The derivative is 0 for :math:`x \ne 0` and undefined at 0; like every torch kink the
-    reference picks a value, here 0, so a step network gets no gradient (the reason the
-    perceptron is trained by its own rule, not backpropagation). The forward equals
-    ``torch.heaviside(x, 1)``, including NaN -> 0.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.binary_step(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([0., 1., 1.])
     """
     check_input(input, "binary_step")
     return _BinaryStepFn.apply(input)
 
 
 class BinaryStep(nn.Module):
-    r"""Binary step :math:`f(x) = [x \ge 0]`; see :func:`binary_step`."""
+    r"""Applies the binary step (the perceptron's activation), element-wise.
+
+    .. math:: f(x) = \begin{cases} 1 & x \ge 0 \\ 0 & x < 0 \end{cases}, \qquad f'(x) = 0
+
+    The derivative is 0 for :math:`x \ne 0` and undefined at 0; like every torch kink a value
+    is picked, here 0, so a step network gets no gradient (the reason the perceptron is
+    trained by its own rule, not by backpropagation). The forward equals
+    ``torch.heaviside(x, 1)``, NaN giving 0. No torch module.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.BinaryStep()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([0., 0., 1., 1.])
+        >>> y.sum().backward(); x.grad
+        tensor([0., 0., 0., 0.])
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return binary_step(input)
@@ -111,22 +166,47 @@ class _SigmoidFn(torch.autograd.Function):
 
 
 def sigmoid(input: torch.Tensor) -> torch.Tensor:
-    r"""Logistic sigmoid.
+    r"""Logistic sigmoid, element-wise; see :class:`Sigmoid`.
 
     .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)(1 - \sigma(x))
-        \le \tfrac14
 
-    The bound :math:`\sigma' \le 1/4` is why deep sigmoid networks' gradients shrink layer by
-    layer. Stable for any :math:`|x|`: :math:`e^{-x}` overflowing to ``inf`` yields 0.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.sigmoid(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([0.2689, 0.5000, 0.8808])
     """
     check_input(input, "sigmoid")
     return _SigmoidFn.apply(input)
 
 
 class Sigmoid(nn.Module):
-    r"""Logistic sigmoid :math:`\sigma(x) = 1/(1 + e^{-x})`; see :func:`sigmoid`.
+    r"""Applies the logistic sigmoid, element-wise.
 
-    Shape: any; output has the input's shape.
+    .. math:: \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)(1 - \sigma(x))
+        \le \tfrac14
+
+    The bound :math:`\sigma' \le 1/4` is why the gradients of a deep sigmoid network shrink
+    layer by layer. Stable for any :math:`|x|`: :math:`e^{-x}` overflowing to ``inf`` gives
+    0. Half precision is computed in float32 and rounded once, as torch.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Sigmoid()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([0.1192, 0.3775, 0.5000, 0.8176])
+        >>> y.sum().backward(); x.grad
+        tensor([0.1050, 0.2350, 0.2500, 0.1491])
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -157,20 +237,47 @@ class _TanhFn(torch.autograd.Function):
 
 
 def tanh(input: torch.Tensor) -> torch.Tensor:
-    r"""Hyperbolic tangent.
+    r"""Hyperbolic tangent, element-wise; see :class:`Tanh`.
 
-    .. math:: \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}} = 2\sigma(2x) - 1, \qquad
-        \tanh' x = 1 - \tanh^2 x
+    .. math:: \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}}, \qquad \tanh' x = 1 - \tanh^2 x
 
-    The notes write the derivative as :math:`1 - \tanh x` and call tanh not differentiable at
-    0; both are wrong: it is smooth, with :math:`\tanh'(0) = 1`.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.tanh(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.7616,  0.0000,  0.9640])
     """
     check_input(input, "tanh")
     return _TanhFn.apply(input)
 
 
 class Tanh(nn.Module):
-    r"""Hyperbolic tangent :math:`\tanh x`; see :func:`tanh`."""
+    r"""Applies the hyperbolic tangent, element-wise.
+
+    .. math:: \tanh x = \frac{e^x - e^{-x}}{e^x + e^{-x}} = 2\sigma(2x) - 1, \qquad
+        \tanh' x = 1 - \tanh^2 x
+
+    The lecture notes write the derivative as :math:`1 - \tanh x` and call tanh not
+    differentiable at 0; both are wrong: it is smooth, with :math:`\tanh'(0) = 1`.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Tanh()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.9640, -0.4621,  0.0000,  0.9051])
+        >>> y.sum().backward(); x.grad
+        tensor([0.0707, 0.7864, 1.0000, 0.1807])
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return tanh(input)
@@ -198,19 +305,47 @@ class _SoftsignFn(torch.autograd.Function):
 
 
 def softsign(input: torch.Tensor) -> torch.Tensor:
-    r"""Softsign (ElliotSig).
+    r"""Softsign, element-wise; see :class:`Softsign`.
 
     .. math:: f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2}
 
-    At :math:`\pm\infty` the limit :math:`\pm 1` (derivative 0) is returned; torch's softsign
-    computes ``inf / inf`` there and returns NaN.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.softsign(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.5000,  0.0000,  0.6667])
     """
     check_input(input, "softsign")
     return _SoftsignFn.apply(input)
 
 
 class Softsign(nn.Module):
-    r"""Softsign :math:`x / (1 + |x|)`; see :func:`softsign`."""
+    r"""Applies softsign (ElliotSig), element-wise.
+
+    .. math:: \text{Softsign}(x) = \frac{x}{1 + |x|}, \qquad
+        \text{Softsign}'(x) = \frac{1}{(1 + |x|)^2}
+
+    At :math:`\pm\infty` the limit :math:`\pm 1` (derivative 0) is returned; torch's
+    softsign computes ``inf / inf`` there and returns NaN.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Softsign()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.6667, -0.3333,  0.0000,  0.6000])
+        >>> y.sum().backward(); x.grad
+        tensor([0.1111, 0.4444, 1.0000, 0.1600])
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return softsign(input)
@@ -236,22 +371,50 @@ class _SQNLFn(torch.autograd.Function):
 
 
 def sqnl(input: torch.Tensor) -> torch.Tensor:
-    r"""Square nonlinearity (SQNL).
+    r"""Square nonlinearity, element-wise; see :class:`SQNL`.
 
-    .. math:: f(x) = \begin{cases} 1 & x > 2 \\ x - x^2/4 & 0 \le x \le 2 \\
-        x + x^2/4 & -2 \le x < 0 \\ -1 & x < -2 \end{cases} \qquad
-        f'(x) = \begin{cases} 1 \mp x/2 & |x| \le 2 \\ 0 & |x| > 2 \end{cases}
+    .. math:: f(x) = c - \frac{c|c|}{4}, \qquad f'(x) = 1 - \frac{|c|}{2}, \qquad
+        c = \operatorname{clamp}(x, -2, 2)
 
-    With :math:`c = \mathrm{clamp}(x, -2, 2)`: :math:`f = c - c|c|/4`, :math:`f' = 1 - |c|/2`,
-    which is continuous, so the kinks :math:`\pm 2` need no convention (both sides give 0).
-    No torch built-in.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.sqnl(torch.tensor([-3.0, 1.0, 2.0]))
+        tensor([-1.0000,  0.7500,  1.0000])
     """
     check_input(input, "sqnl")
     return _SQNLFn.apply(input)
 
 
 class SQNL(nn.Module):
-    r"""Square nonlinearity; see :func:`sqnl`."""
+    r"""Applies the square nonlinearity (SQNL), element-wise.
+
+    .. math:: \text{SQNL}(x) = \begin{cases} 1 & x > 2 \\ x - x^2/4 & 0 \le x \le 2 \\
+        x + x^2/4 & -2 \le x < 0 \\ -1 & x < -2 \end{cases} \qquad
+        \text{SQNL}'(x) = \begin{cases} 1 \mp x/2 & |x| \le 2 \\ 0 & |x| > 2 \end{cases}
+
+    With :math:`c = \operatorname{clamp}(x, -2, 2)`: :math:`f = c - c|c|/4` and
+    :math:`f' = 1 - |c|/2`, which is continuous, so the kinks :math:`\pm 2` need no
+    convention (both sides give 0). No torch built-in.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.SQNL()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-1.0000, -0.4375,  0.0000,  0.9375])
+        >>> y.sum().backward(); x.grad
+        tensor([0.0000, 0.7500, 1.0000, 0.2500])
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return sqnl(input)
