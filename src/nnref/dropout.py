@@ -102,14 +102,35 @@ def bernoulli_mask(
     keep_prob: float,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    r"""A ``bool`` tensor of ``shape`` on ``like``'s device, each element ``True``
-    independently with probability ``keep_prob``.
+    r"""A ``bool`` tensor of ``shape`` on ``like``'s device, each element ``True`` independently
+    with probability ``keep_prob``.
 
     .. math:: m_i \sim \text{Bernoulli}(q), \qquad P(m_i = 1) = q
 
     Drawn with ``bernoulli_``, which on CPU consumes the generator exactly as torch's dropout
     does for a float tensor of the same shape, so seeded runs drop the same units. Allocated
-    with ``like.new_empty`` so that under ``torch.func.vmap`` the mask is batched too.
+    with ``like.new_empty`` so that under ``torch.func.vmap`` the mask is batched too. It is
+    not differentiable (a ``bool`` tensor cannot require grad).
+
+    Args:
+        like (Tensor): gives the device (and, under vmap, the batching).
+        shape (tuple of int): the mask's shape.
+        keep_prob (float): :math:`q`, the probability of ``True``.
+        generator (torch.Generator, optional): the random stream. Default: ``None`` (global)
+
+    Shape:
+        - Output: ``shape``, dtype ``torch.bool``.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import bernoulli_mask
+        >>> m = bernoulli_mask(torch.empty(0), (2, 4), 0.5, torch.Generator().manual_seed(0))
+        >>> m
+        tensor([[False, False,  True, False],
+                [False, False,  True,  True]])
+        >>> bool(bernoulli_mask(torch.empty(0), (5,), 1.0).all())
+        True
     """
     return like.new_empty(shape, dtype=torch.bool).bernoulli_(keep_prob, generator=generator)
 
@@ -157,26 +178,50 @@ def dropout(
     generator: torch.Generator | None = None,
     mode: str = "inverted",
 ) -> torch.Tensor:
-    r"""Dropout: zero each element with probability ``p`` during training.
+    r"""Dropout: zero each element of ``input`` with probability ``p`` during training.
 
-    Inverted (default, as torch):
+    Inverted (``mode="inverted"``, torch's) in training, the identity in eval:
 
-    .. math:: y = \frac{m \odot x}{1 - p} \text{ (training)}, \quad y = x \text{ (eval)},
-        \qquad \frac{\partial y}{\partial x} = \frac{m}{1 - p}, \quad
-        m_i \sim \text{Bernoulli}(1 - p)
+    .. math::
+        y = \frac{m \odot x}{1 - p}, \qquad \frac{\partial y_i}{\partial x_i} = \frac{m_i}{1 - p},
+        \qquad m_i \sim \text{Bernoulli}(1 - p)
 
     so :math:`E[y] = x` and inference needs no change. ``mode="classic"`` is the original
-    formulation the notes also describe: :math:`y = m \odot x` in training (derivative
-    :math:`m`) and :math:`y = (1 - p)\,x` at inference (derivative :math:`1 - p`). The notes
-    (seed 004) say "scale by p" at inference; the factor is the *keep* probability
-    :math:`1 - p`. ``p = 1`` gives zeros with zero gradient.
+    formulation the lecture notes also describe: :math:`y = m \odot x` in training (derivative
+    :math:`m`) and :math:`y = (1 - p)\,x` at inference (derivative :math:`1 - p`). The notes say
+    "scale by p" at inference; the factor is the *keep* probability :math:`1 - p`. ``p = 1``
+    gives ``input * 0``: zeros with zero gradient, NaN kept, as torch.
 
     Args:
-        p: drop probability in :math:`[0, 1]`.
-        training: apply the training-time transform (``False``: eval).
-        inplace: overwrite ``input``.
-        generator: draw the mask from this generator instead of the global RNG.
-        mode: ``"inverted"`` or ``"classic"``.
+        input (Tensor): floating point.
+        p (float, optional): probability of zeroing an element, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        training (bool, optional): apply the training-time transform; ``False`` is eval.
+            Default: ``True``
+        inplace (bool, optional): overwrite ``input``. Default: ``False``
+        generator (torch.Generator, optional, keyword-only): draw the mask from it instead of the
+            global RNG (not in torch). Default: ``None``
+        mode (str, optional, keyword-only): ``"inverted"`` or ``"classic"`` (not in torch).
+            Default: ``"inverted"``
+
+    Shape:
+        - Input: :math:`(*)`, any shape. Output: the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import dropout
+        >>> _ = torch.manual_seed(0)
+        >>> y = dropout(torch.ones(100), p=0.5)
+        >>> sorted(set(y.tolist()))  # dropped, or kept and scaled by 1 / (1 - p)
+        [0.0, 2.0]
+        >>> _ = torch.manual_seed(0)
+        >>> a = torch.nn.functional.dropout(torch.ones(100))
+        >>> _ = torch.manual_seed(0)
+        >>> torch.equal(a, dropout(torch.ones(100)))  # torch's mask for the same seed (CPU)
+        True
+        >>> dropout(torch.ones(4), p=0.25, training=False, mode="classic")
+        tensor([0.7500, 0.7500, 0.7500, 0.7500])
     """
     check_input(input, "dropout")
     _check_p(p, "dropout")
@@ -201,15 +246,36 @@ def dropout1d(
 ) -> torch.Tensor:
     r"""Channel dropout for (N, C, L) or unbatched (C, L) input: zero whole channels.
 
-    .. math:: y_{n,c,:} = \frac{m_{n,c}}{1 - p}\, x_{n,c,:}, \qquad
-        \frac{\partial y_{n,c,l}}{\partial x_{n,c,l}} = \frac{m_{n,c}}{1 - p}, \quad
+    .. math::
+        y_{n,c,\dots} = \frac{m_{n,c}}{1 - p}\, x_{n,c,\dots}, \qquad
+        \frac{\partial y_{n,c,\dots}}{\partial x_{n,c,\dots}} = \frac{m_{n,c}}{1 - p}, \qquad
         m_{n,c} \sim \text{Bernoulli}(1 - p)
 
     Neighbouring positions of a channel are strongly correlated, so dropping single elements
-    barely regularises; dropping the channel does. Identity in eval.
+    barely regularises; dropping the channel does. The identity in eval.
 
-    Raises:
-        RuntimeError: for inputs that are not 2-D or 3-D (as torch).
+    Args:
+        input (Tensor): floating point.
+        p (float, optional): probability of zeroing an element, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        training (bool, optional): apply the training-time transform; ``False`` is eval.
+            Default: ``True``
+        inplace (bool, optional): overwrite ``input``. Default: ``False``
+        generator (torch.Generator, optional, keyword-only): draw the mask from it instead of the
+            global RNG (not in torch). Default: ``None``
+
+    Shape:
+        - Input: :math:`(N, C, L)` or :math:`(C, L)` (any other rank raises RuntimeError, as
+          torch). Output: the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import dropout1d
+        >>> _ = torch.manual_seed(0)
+        >>> y = dropout1d(torch.ones(8, 16, 5))
+        >>> bool((y.amin(-1) == y.amax(-1)).all())  # each channel all 0 or all 2
+        True
     """
     check_input(input, "dropout1d")
     _check_p(p, "dropout1d")
@@ -236,16 +302,39 @@ def dropout2d(
 ) -> torch.Tensor:
     r"""Channel dropout for (N, C, H, W) input: zero whole feature maps.
 
-    .. math:: y_{n,c,:,:} = \frac{m_{n,c}}{1 - p}\, x_{n,c,:,:}, \qquad
-        \frac{\partial y}{\partial x_{n,c,h,w}} = \frac{m_{n,c}}{1 - p}, \quad
+    .. math::
+        y_{n,c,\dots} = \frac{m_{n,c}}{1 - p}\, x_{n,c,\dots}, \qquad
+        \frac{\partial y_{n,c,\dots}}{\partial x_{n,c,\dots}} = \frac{m_{n,c}}{1 - p}, \qquad
         m_{n,c} \sim \text{Bernoulli}(1 - p)
 
     A 3-D input is treated as (N, C, L) with a warning, as torch does (it does *not* mean an
-    unbatched (C, H, W)). Identity in eval.
+    unbatched (C, H, W)). The identity in eval.
+
+    Args:
+        input (Tensor): floating point.
+        p (float, optional): probability of zeroing an element, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        training (bool, optional): apply the training-time transform; ``False`` is eval.
+            Default: ``True``
+        inplace (bool, optional): overwrite ``input``. Default: ``False``
+        generator (torch.Generator, optional, keyword-only): draw the mask from it instead of the
+            global RNG (not in torch). Default: ``None``
+
+    Shape:
+        - Input: :math:`(N, C, H, W)` or :math:`(N, C, L)`. Output: the input's shape.
 
     Raises:
-        RuntimeError: for inputs that are not 3-D or 4-D (torch only warns and then drops
-            along dim 1 whatever it is; a wrong rank is almost always a bug).
+        RuntimeError: for inputs that are not 3-D or 4-D (torch only warns and then drops along
+            dim 1 whatever it is; a wrong rank is almost always a bug).
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import dropout2d
+        >>> _ = torch.manual_seed(0)
+        >>> y = dropout2d(torch.ones(8, 16, 3, 3))
+        >>> bool((y.amin((-2, -1)) == y.amax((-2, -1))).all())  # whole maps dropped or kept
+        True
     """
     check_input(input, "dropout2d")
     _check_p(p, "dropout2d")
@@ -274,17 +363,39 @@ def alpha_dropout(
 ) -> torch.Tensor:
     r"""Alpha dropout: dropout that keeps a SELU network's activations at mean 0, variance 1.
 
-    Dropped units are set to SELU's saturation value :math:`\alpha' = -\lambda\alpha \approx
-    -1.7581` instead of 0, then an affine map :math:`a y + b` restores the moments of a
-    standard-normal input:
+    Dropped units are set to SELU's saturation value :math:`\alpha'` instead of 0, then an affine
+    map restores the moments of a standard-normal input:
 
-    .. math:: y = a\,\big(m \odot x + \alpha'(1 - m)\big) + b, \quad
-        a = \big((1 - p)(1 + p\,\alpha'^2)\big)^{-1/2}, \quad b = -a\,\alpha' p,
-        \qquad \frac{\partial y}{\partial x} = a\, m
+    .. math::
+        y = a\,\big(m \odot x + \alpha'(1 - m)\big) + b, \qquad
+        \frac{\partial y_i}{\partial x_i} = a\, m_i, \qquad m_i \sim \text{Bernoulli}(1 - p)
 
-    with :math:`m \sim \text{Bernoulli}(1 - p)`. Identity in eval. As torch, ``p = 1`` returns
-    ``input * 0`` (zeros with zero gradient) rather than the constant the formula would give.
-    Note torch's default ``training=False`` for the functional form.
+        a = \big((1 - p)(1 + p\,\alpha'^2)\big)^{-1/2}, \qquad b = -a\,\alpha' p, \qquad
+        \alpha' = -\lambda\alpha \approx -1.7581
+
+    The identity in eval. As torch, ``p = 1`` returns ``input * 0`` (zeros with zero gradient)
+    rather than the constant the formula would give. Note torch's default ``training=False`` for
+    the functional form.
+
+    Args:
+        input (Tensor): floating point.
+        p (float, optional): probability of dropping an element, in :math:`[0, 1]`. Default: 0.5
+        training (bool, optional): apply the training-time transform. Default: ``False``
+        inplace (bool, optional): overwrite ``input``. Default: ``False``
+        generator (torch.Generator, optional, keyword-only): the random stream (not in torch).
+            Default: ``None``
+
+    Shape:
+        - Input: :math:`(*)`, any shape. Output: the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import alpha_dropout
+        >>> _ = torch.manual_seed(0)
+        >>> y = alpha_dropout(torch.zeros(100), p=0.5, training=True)
+        >>> sorted({round(v, 4) for v in y.tolist()})  # dropped: a alpha' + b; kept: b
+        [-0.7792, 0.7792]
     """
     check_input(input, "alpha_dropout")
     _check_p(p, "alpha_dropout")
@@ -312,20 +423,44 @@ class _DropoutBase(nn.Module):
 
 
 class Dropout(_DropoutBase):
-    r"""Dropout; see :func:`dropout` for the formula and its derivative.
+    r"""During training, zeroes each element of the input with probability :math:`p`, drawing a
+    new mask on every call, and scales the kept elements by :math:`1/(1 - p)`; in eval it is the
+    identity. A regulariser: no unit can rely on a particular other unit being present.
+
+    .. math::
+        y = \frac{m \odot x}{1 - p}, \qquad \frac{\partial y_i}{\partial x_i} = \frac{m_i}{1 - p},
+        \qquad m_i \sim \text{Bernoulli}(1 - p)
+
+    ``mode="classic"`` is the notes' original variant: no scaling in training (:math:`y = m
+    \odot x`, derivative :math:`m`) and :math:`y = (1 - p)\,x` in eval. The notes write "scale
+    by p" there; the factor is the keep probability :math:`1 - p`. The notes' typical ``p``:
+    0.1–0.2 on inputs, 0.3–0.5 on hidden units.
 
     Args:
-        p: probability of zeroing an element (default 0.5), in :math:`[0, 1]`.
-        inplace: overwrite the input (default ``False``).
-        mode: ``"inverted"`` (default, torch's: scale by :math:`1/(1-p)` in training) or
-            ``"classic"`` (no scaling in training, multiply by :math:`1 - p` in eval).
+        p (float, optional): probability of zeroing an element, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        inplace (bool, optional): overwrite the input. Default: ``False``
+        mode (str, optional, keyword-only): ``"inverted"`` or ``"classic"`` (not in torch).
+            Default: ``"inverted"``
 
-    Shape: any; output has the input's shape.
+    Shape:
+        - Input: :math:`(*)`, any shape. Output: the input's shape.
 
-    Example::
+    Examples::
 
+        >>> import torch
+        >>> from nnref.dropout import Dropout
+        >>> _ = torch.manual_seed(0)
         >>> m = Dropout(p=0.2)
-        >>> y = m(torch.randn(20, 16))
+        >>> x = torch.ones(100, requires_grad=True)
+        >>> y = m(x)
+        >>> y.sum().backward()
+        >>> torch.equal(x.grad, y.detach())  # the gradient is the same mask and scale
+        True
+        >>> m.eval()
+        Dropout(p=0.2, inplace=False)
+        >>> torch.equal(m(x), x)
+        True
     """
 
     __constants__ = ["p", "inplace", "mode"]
@@ -344,11 +479,33 @@ class Dropout(_DropoutBase):
 
 
 class Dropout1d(_DropoutBase):
-    r"""Channel dropout for (N, C, L) / (C, L); see :func:`dropout1d`.
+    r"""Zeroes whole channels of a (N, C, L) or (C, L) input with probability :math:`p` in
+    training, scaling the rest by :math:`1/(1 - p)`; the identity in eval.
+
+    .. math::
+        y_{n,c,\dots} = \frac{m_{n,c}}{1 - p}\, x_{n,c,\dots}, \qquad
+        \frac{\partial y_{n,c,\dots}}{\partial x_{n,c,\dots}} = \frac{m_{n,c}}{1 - p}, \qquad
+        m_{n,c} \sim \text{Bernoulli}(1 - p)
 
     Args:
-        p: probability of zeroing a channel (default 0.5).
-        inplace: overwrite the input (default ``False``).
+        p (float, optional): probability of zeroing a channel, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        inplace (bool, optional): overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(N, C, L)` or :math:`(C, L)`. Output: the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import Dropout1d
+        >>> _ = torch.manual_seed(0)
+        >>> y = Dropout1d(p=0.5)(torch.ones(8, 16, 5))
+        >>> y[0, :4]  # whole channels dropped or kept and scaled by 1 / (1 - p)
+        tensor([[0., 0., 0., 0., 0.],
+                [0., 0., 0., 0., 0.],
+                [2., 2., 2., 2., 2.],
+                [0., 0., 0., 0., 0.]])
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -356,11 +513,31 @@ class Dropout1d(_DropoutBase):
 
 
 class Dropout2d(_DropoutBase):
-    r"""Channel dropout for (N, C, H, W); see :func:`dropout2d`.
+    r"""Zeroes whole feature maps of a (N, C, H, W) input with probability :math:`p` in training,
+    scaling the rest by :math:`1/(1 - p)`; the identity in eval.
+
+    .. math::
+        y_{n,c,\dots} = \frac{m_{n,c}}{1 - p}\, x_{n,c,\dots}, \qquad
+        \frac{\partial y_{n,c,\dots}}{\partial x_{n,c,\dots}} = \frac{m_{n,c}}{1 - p}, \qquad
+        m_{n,c} \sim \text{Bernoulli}(1 - p)
 
     Args:
-        p: probability of zeroing a channel (default 0.5).
-        inplace: overwrite the input (default ``False``).
+        p (float, optional): probability of zeroing a channel, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        inplace (bool, optional): overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(N, C, H, W)` (or :math:`(N, C, L)`, with a warning). Output: the
+          input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import Dropout2d
+        >>> m = Dropout2d(p=0.5).eval()
+        >>> x = torch.randn(2, 3, 4, 4)
+        >>> torch.equal(m(x), x)
+        True
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -368,11 +545,33 @@ class Dropout2d(_DropoutBase):
 
 
 class AlphaDropout(_DropoutBase):
-    r"""Alpha dropout for SELU networks; see :func:`alpha_dropout`.
+    r"""Dropout for self-normalising (SELU) networks: dropped units take SELU's negative saturation
+    value :math:`\alpha'` and an affine map keeps a standard-normal input at mean 0, variance 1;
+    the identity in eval.
+
+    .. math::
+        y = a\,\big(m \odot x + \alpha'(1 - m)\big) + b, \qquad
+        \frac{\partial y_i}{\partial x_i} = a\, m_i, \qquad m_i \sim \text{Bernoulli}(1 - p)
+
+        a = \big((1 - p)(1 + p\,\alpha'^2)\big)^{-1/2}, \qquad b = -a\,\alpha' p, \qquad
+        \alpha' = -\lambda\alpha \approx -1.7581
 
     Args:
-        p: probability of dropping an element (default 0.5).
-        inplace: overwrite the input (default ``False``).
+        p (float, optional): probability of zeroing an element, in :math:`[0, 1]` (otherwise
+            ValueError). Default: 0.5
+        inplace (bool, optional): overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, any shape. Output: the input's shape.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import AlphaDropout
+        >>> _ = torch.manual_seed(0)
+        >>> y = AlphaDropout(p=0.2)(torch.randn(100_000))
+        >>> abs(y.mean().item()) < 0.02, abs(y.var().item() - 1) < 0.02
+        (True, True)
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -380,23 +579,44 @@ class AlphaDropout(_DropoutBase):
 
 
 class DropConnectLinear(nn.Module):
-    r"""A linear layer whose *weights* are dropped in training (DropConnect, Wan et al. 2013).
+    r"""A linear layer whose *weights* are dropped in training (DropConnect, Wan et al. 2013), where
+    dropout drops activations. No torch built-in.
 
-    .. math:: y = x \Big(\frac{M \odot W}{1 - p}\Big)^{\!\top} + b \text{ (training)}, \quad
-        y = x W^\top + b \text{ (eval)}, \qquad
-        \frac{\partial L}{\partial W} = \frac{M}{1 - p} \odot \big(g^\top x\big), \quad
-        \frac{\partial L}{\partial x} = g\,\frac{M \odot W}{1 - p}
+    .. math::
+        y = x \Big(\frac{M \odot W}{1 - p}\Big)^{\!\top} + b \text{ (training)}, \qquad
+        y = x W^\top + b \text{ (eval)}
 
-    with :math:`M_{ij} \sim \text{Bernoulli}(1 - p)`, one mask per forward call (shared by the
-    mini-batch, as common implementations do; the paper draws one per sample). Scaling by
+        \frac{\partial L}{\partial W} = \frac{M}{1 - p} \odot \big(g^\top x\big), \qquad
+        \frac{\partial L}{\partial x} = g\,\frac{M \odot W}{1 - p}, \qquad
+        M_{ij} \sim \text{Bernoulli}(1 - p)
+
+    with :math:`g = \partial L / \partial y` and one mask per forward call, shared by the
+    mini-batch as common implementations do (the paper draws one per sample). Scaling by
     :math:`1/(1-p)` makes :math:`E[y]` equal the plain linear layer's, so eval is exactly
     ``nn.Linear``. The bias is not dropped. Parameters are named and initialised as
-    ``nn.Linear``'s: :math:`U(-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}})`. No torch built-in.
+    ``nn.Linear``'s: :math:`U(-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}})`.
 
     Args:
-        in_features, out_features: sizes of each input and output sample.
-        bias: learn an additive bias (default ``True``).
-        p: probability of dropping a weight (default 0.5), in :math:`[0, 1]`.
+        in_features (int): size of each input sample.
+        out_features (int): size of each output sample.
+        bias (bool, optional): learn an additive bias. Default: ``True``
+        p (float, optional): probability of dropping a weight, in :math:`[0, 1]`. Default: 0.5
+        device, dtype: of the parameters. Default: ``None``
+
+    Shape:
+        - Input: :math:`(*, H_{in})`. Output: :math:`(*, H_{out})`.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.dropout import DropConnectLinear
+        >>> layer = DropConnectLinear(4, 2, p=0.5)
+        >>> x = torch.randn(3, 4)
+        >>> layer(x, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([3, 2])
+        >>> _ = layer.eval()
+        >>> torch.equal(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
+        True
     """
 
     __constants__ = ["in_features", "out_features", "p"]
