@@ -10,7 +10,7 @@ SWEEP="$ROOT/logs/vanishing_gradient/multiruns/$(date +%Y-%m-%d/%H-%M-%S)"
 # hydra.sweeper.params), so the experiment config can hold the full study while this stays short.
 "$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" \
     model.activation=sigmoid,relu model.depth=2,5,10 seed=0 trainer.max_epochs=10 "$@"
-"$PY" experiments/report.py "$SWEEP"
+"$PY" -m nnref.experiment.reporting "$SWEEP"
 echo
 echo "sweep:  $SWEEP"
 echo "report: $SWEEP/report.md (figures: loss_curves.png, grad_norms.png)"

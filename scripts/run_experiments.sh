@@ -1,25 +1,53 @@
 #!/usr/bin/env bash
-# Run every experiment of the notes as a Hydra multirun and regenerate its report
-# (experiments/<name>/README.md + figures), printing the wall-clock time of each.
-#   scripts/run_experiments.sh                      # all 11, in order
-#   scripts/run_experiments.sh optimizers basics    # some of them
+# Run every experiment of the lecture notes as a Hydra multirun and write its report, showing
+# experiment k/N, elapsed and estimated remaining time.
+#   scripts/run_experiments.sh                        # all 11, in order
+#   scripts/run_experiments.sh optimizers basics      # some of them
+#   scripts/run_experiments.sh --update-tracked basics
+# Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
+# only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.
 # Extra Hydra overrides can be passed in NNREF_OVERRIDES (e.g. "trainer=gpu").
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 ALL=(vanishing_gradient exploding_gradient initialization activations optimizers
      gradient_descent_variants regularization batch_norm universal_approximation basics
      mnist1d_baselines)
-EXPERIMENTS=("${@:-${ALL[@]}}")
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"   # small models: threads only add overhead
-STAMP="$(date +%Y-%m-%d/%H-%M-%S)"
-TIMES="$ROOT/logs/experiment_times_${STAMP//\//_}.txt"
-mkdir -p "$ROOT/logs"
-total_start=$(date +%s)
+# Rough share of the full run (seconds on 2 CPU cores), for the remaining-time estimate.
+declare -A COST=([vanishing_gradient]=150 [exploding_gradient]=90 [initialization]=90
+    [activations]=200 [optimizers]=120 [gradient_descent_variants]=120 [regularization]=120
+    [batch_norm]=90 [universal_approximation]=60 [basics]=60 [mnist1d_baselines]=60)
+TRACKED=()
+NAMES=()
+for arg in "$@"; do
+    case "$arg" in
+        --update-tracked) TRACKED=(--update-tracked) ;;
+        -*) echo "unknown option: $arg (only --update-tracked)" >&2; exit 2 ;;
+        *) NAMES+=("$arg") ;;
+    esac
+done
+EXPERIMENTS=("${NAMES[@]:-${ALL[@]}}")
 for name in "${EXPERIMENTS[@]}"; do
     if [ ! -f "conf/experiment/$name.yaml" ]; then
         echo "unknown experiment: $name (choose from: ${ALL[*]})" >&2
         exit 2
     fi
+done
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"   # small models: threads only add overhead
+STAMP="$(date +%Y-%m-%d/%H-%M-%S)"
+TIMES="$ROOT/logs/experiment_times_${STAMP//\//_}.txt"
+mkdir -p "$ROOT/logs"
+left=0
+for name in "${EXPERIMENTS[@]}"; do left=$(( left + ${COST[$name]:-60} )); done
+total_start=$(date +%s)
+k=0
+done_cost=0
+for name in "${EXPERIMENTS[@]}"; do
+    k=$(( k + 1 ))
+    elapsed=$(( $(date +%s) - total_start ))
+    # once something has run, scale the rough costs by how fast this machine actually is
+    eta=$(( done_cost > 0 ? left * elapsed / done_cost : left ))
+    printf '[%d/%d] %s  (elapsed %dm%02ds, about %dm%02ds left)\n' "$k" "${#EXPERIMENTS[@]}" \
+        "$name" $(( elapsed / 60 )) $(( elapsed % 60 )) $(( eta / 60 )) $(( eta % 60 ))
     sweep="$ROOT/logs/$name/multiruns/$STAMP"
     mkdir -p "$(dirname "$sweep")"
     start=$(date +%s)
@@ -27,8 +55,10 @@ for name in "${EXPERIMENTS[@]}"; do
     "$PY" experiments/train.py -m "experiment=$name" "hydra.sweep.dir=$sweep" \
         ${NNREF_OVERRIDES:-} > "$sweep.log" 2>&1 || {
         echo "$name: sweep failed, see $sweep.log" >&2; exit 1; }
-    "$PY" "experiments/$name/make_report.py" "$sweep"
+    "$PY" "experiments/$name/report.py" "$sweep" "${TRACKED[@]}"
     secs=$(( $(date +%s) - start ))
+    left=$(( left - ${COST[$name]:-60} ))
+    done_cost=$(( done_cost + ${COST[$name]:-60} ))
     printf '%-26s %4d s\n' "$name" "$secs" | tee -a "$TIMES"
 done
 printf '%-26s %4d s\n' "total" "$(( $(date +%s) - total_start ))" | tee -a "$TIMES"

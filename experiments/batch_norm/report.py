@@ -1,0 +1,126 @@
+"""Report of the batch-norm study: ``python experiments/batch_norm/report.py [sweep] [--out DIR
+| --update-tracked]`` fills README.md.in beside it. Besides the sweep it retrains the two
+3 x 100 sigmoid networks (with and without batch norm) for 400 steps while recording the
+15th/50th/85th percentiles of one last-layer unit's sigmoid input on a fixed batch, the picture
+of "internal covariate shift" in Ioffe & Szegedy (2015, Fig. 1)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from nnref import registry
+from nnref.experiment import reporting as R
+from nnref.experiment.data import Digits
+from nnref.experiment.models import MLP
+from nnref.losses import cross_entropy
+
+HERE = Path(__file__).resolve().parent
+TARGET = 0.8  # "speed": first epoch whose validation accuracy reaches this
+DRIFT_STEPS, PROBE = 400, 256
+
+
+def drift(norm: str | None, steps: int = DRIFT_STEPS, lr: float = 0.1, seed: int = 0):
+    torch.manual_seed(seed)
+    dm = Digits(seed=seed)
+    dm.setup()
+    x, y = dm.splits["train"]
+    probe = x[:PROBE]
+    net = MLP(64, 10, width=100, depth=3, activation="sigmoid", init="xavier_normal", norm=norm)
+    opt = registry.get("optim", "sgd", lr=lr)(net.parameters())
+    seen = {}
+    net.hidden3.act.register_forward_hook(lambda m, i, o: seen.__setitem__("z", i[0][:, 0]))
+    q = torch.tensor([0.15, 0.5, 0.85])
+    out, g = [], torch.Generator().manual_seed(seed)
+    for step in range(steps + 1):
+        if step % 10 == 0:
+            net.eval()
+            with torch.no_grad():
+                net(probe)
+            out.append(torch.quantile(seen["z"], q))
+            net.train()
+        if step == steps:
+            break
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        opt.zero_grad()
+        cross_entropy(net(x[idx]), y[idx]).backward()
+        opt.step()
+    return torch.stack(out)
+
+
+def first_epoch(values, target: float) -> float:
+    hit = [i + 1 for i, v in enumerate(values) if v >= target]
+    return float(hit[0]) if hit else math.nan
+
+
+def build(sweep: Path, out: Path) -> dict:
+    t, curves = R.load(sweep)
+    t["batch norm"] = t["model.norm"].map(lambda v: "yes" if v == "batch" else "no")
+    t["lr"], t["init gain"] = t["optim.lr"], t["init.kwargs.gain"]
+    t[f"epochs to {TARGET} val acc"] = [
+        first_epoch(list(R.curve(curves, j, "val/acc").value), TARGET) for j in t.job]
+
+    fig, axes = R.subplots(4, ncols=2, size=(4.4, 3.2))
+    combos = [(lr, gain) for lr in sorted(t.lr.unique())
+              for gain in sorted(t["init gain"].unique())]
+    for ax, (lr, gain) in zip(axes, combos, strict=True):
+        for bn, color in (("no", "tab:red"), ("yes", "tab:blue")):
+            for _, r in t[(t.lr == lr) & (t["init gain"] == gain) & (t["batch norm"] == bn)
+                          ].iterrows():
+                c = R.curve(curves, r.job, "val/acc")
+                ax.plot(range(1, len(c) + 1), c.value, color=color, lw=1,
+                        label=f"BN {bn}" if r.seed == 0 else None)
+        ax.set(title=f"lr {lr:g}, init gain {gain:g}", xlabel="epoch", ylabel="val acc",
+               ylim=(0, 1))
+    axes[0].legend(fontsize=7)
+    key_fig = R.savefig(fig, out / "val_acc.png")
+
+    d = {norm: drift(norm) for norm in (None, "batch")}
+    fig, axes = R.subplots(2, ncols=2, size=(4.4, 3.2))
+    for ax, (norm, p) in zip(axes, d.items(), strict=True):
+        steps = [10 * i for i in range(len(p))]
+        for k, lab in enumerate(("15th", "50th", "85th")):
+            ax.plot(steps, p[:, k], label=lab)
+        ax.set(title="with batch norm" if norm else "without batch norm", xlabel="step",
+               ylabel="sigmoid input of unit 1, layer 3")
+    axes[0].legend(fontsize=7)
+    drift_fig = R.savefig(fig, out / "drift.png")
+    # drift: how far the percentiles move after the first 100 steps, relative to their spread
+    move = {}
+    for norm, p in d.items():
+        late = p[10:]
+        move[norm] = float((late.max(0).values - late.min(0).values).max()
+                           / (p[-1, 2] - p[-1, 0]).clamp_min(1e-12))
+
+    table = R.seeds_table(t, ["batch norm", "lr", "init gain"], {
+        f"epochs to {TARGET} val acc": f"epochs to {TARGET} val acc",
+        "train/loss_epoch": "final train loss", "val/acc": "final val acc"})
+
+    def acc(bn, lr, gain):
+        return R.median(t, "val/acc", **{"batch norm": bn, "lr": lr, "init gain": gain})
+
+    lrs, gains = sorted(t.lr.unique()), sorted(t["init gain"].unique())
+    lo, hi, g1, g4 = lrs[0], lrs[-1], gains[0], gains[-1]
+    faster = (R.median(t, f"epochs to {TARGET} val acc", **{"batch norm": "yes", "lr": lo,
+                                                            "init gain": g1})
+              , R.median(t, f"epochs to {TARGET} val acc", **{"batch norm": "no", "lr": lo,
+                                                              "init gain": g1}))
+    return {
+        "key_fig": key_fig, "drift_fig": drift_fig, "table": table, "target": TARGET,
+        "drift_steps": DRIFT_STEPS, "probe": PROBE,
+        "lo": lo, "hi": hi, "g1": g1, "g4": g4,
+        "faster": not faster[1] <= faster[0], "bn_epochs": faster[0],
+        "plain_epochs": faster[1],
+        "acc": {(bn, lr, g): acc(bn, lr, g) for bn in ("yes", "no") for lr in lrs for g in gains},
+        "higher_lr": acc("yes", hi, g1) > acc("no", hi, g1),
+        "less_sensitive": abs(acc("yes", lo, g4) - acc("yes", lo, g1))
+        < abs(acc("no", lo, g4) - acc("no", lo, g1)),
+        "less_drift": move["batch"] < move[None], "move_plain": move[None],
+        "move_bn": move["batch"],
+    }
+
+if __name__ == "__main__":
+    sys.exit(R.main(build, HERE))

@@ -1,0 +1,161 @@
+"""Report of the initialization sweep: ``python experiments/initialization/report.py
+[sweep] [--out DIR | --update-tracked]`` fills README.md.in beside it.
+
+Besides the trained runs of the sweep, it measures signal propagation at initialisation (per-layer
+activation mean and std on 512 training digits, 3 seeds) for every initializer and activation,
+counts distinct hidden units in each run's final weights (symmetry), and works through the
+lecture notes' sigmoid cases w = 0 and w = +-10.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from nnref.experiment import reporting as R
+from nnref.experiment.data import Digits
+from nnref.experiment.models import MLP
+from nnref.init import constant_, init_model
+from nnref.losses import cross_entropy
+
+HERE = Path(__file__).resolve().parent
+INITS = ["zeros", "constant", "uniform_fan_in", "xavier_normal", "xavier_uniform", "he_normal",
+         "he_uniform", "lecun_normal"]
+ACTS = ["tanh", "relu", "selu"]
+BAND = 0.01  # saturated: within 1% of the output range of a bound, as the GradientFlowMonitor
+
+
+def inputs(seed: int, n: int = 512) -> torch.Tensor:
+    dm = Digits(seed=seed)
+    dm.setup()
+    return dm.splits["train"][0][:n]
+
+
+def propagate(net: MLP, x: torch.Tensor) -> list[torch.Tensor]:
+    """Every hidden layer's output for the batch ``x``."""
+    outs, h = [], x.flatten(1)
+    for block in net.hidden():
+        h = block(h)
+        outs.append(h.detach())
+    return outs
+
+
+def distinct_units(weight: torch.Tensor, tol: float = 1e-6) -> int:
+    """Number of different rows (hidden units) of a weight matrix, up to ``tol``."""
+    rows: list[torch.Tensor] = []
+    for w in weight:
+        if not any(float((w - r).abs().max()) <= tol for r in rows):
+            rows.append(w)
+    return len(rows)
+
+
+def final_units(job_dir: str) -> float:
+    ckpt = Path(job_dir) / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        return math.nan
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    return float(distinct_units(state["model.hidden2.linear.weight"]))
+
+
+def build(sweep: Path, out: Path) -> dict:
+    t, _ = R.load(sweep)
+    t["init"], t["activation"], t["depth"] = t["init.name"], t["model.activation"], t["model.depth"]
+    t["distinct units (hidden2, end)"] = [final_units(d) for d in t.dir]
+    sat_cols = [c for c in t.columns if c.startswith("saturated/") and c.endswith("@first")]
+    t["saturated at init"] = t[sat_cols].mean(axis=1) if sat_cols else math.nan
+    deep = int(t.depth.max())
+
+    # signal propagation at init: std of each hidden layer's output, 3 seeds
+    xs = {s: inputs(s) for s in range(3)}
+    stats = {}
+    for act in ACTS:
+        for init in INITS:
+            per_seed = []
+            for s, x in xs.items():
+                torch.manual_seed(s)
+                net = MLP(64, 10, width=32, depth=deep, activation=act, init=init,
+                          init_kwargs={"val": 0.1} if init == "constant" else {})
+                per_seed.append(torch.stack([torch.stack([h.mean(), h.std()])
+                                             for h in propagate(net, x)]))
+            stats[act, init] = torch.stack(per_seed).median(0).values  # (depth, 2)
+    fig, axes = R.subplots(len(ACTS), ncols=3, size=(3.6, 3.0))
+    for ax, act in zip(axes, ACTS, strict=True):
+        for init in INITS:
+            std = stats[act, init][:, 1].clamp_min(1e-12)
+            ax.plot(range(1, deep + 1), std, label=init, lw=1.2)
+        ax.set(yscale="log", title=act, xlabel="hidden layer", ylabel="activation std at init")
+    axes[0].legend(fontsize=6)
+    key_fig = R.savefig(fig, out / "activation_std_at_init.png")
+    sig_rows = ["| activation | initializer | layer 1 mean / std | layer "
+                f"{deep // 2} mean / std | layer {deep} mean / std |", "|---|---|---|---|---|"]
+    for act in ACTS:
+        for init in INITS:
+            m = stats[act, init]
+            sig_rows.append(f"| {act} | {init} | " + " | ".join(
+                f"{R.fmt(float(m[i, 0]), 2)} / {R.fmt(float(m[i, 1]), 2)}"
+                for i in (0, deep // 2 - 1, deep - 1)) + " |")
+
+    # the notes' sigmoid cases: all weights 0, all +10, all -10; and Glorot for reference
+    x = xs[0]
+    y = Digits(seed=0)
+    y.setup()
+    target = y.splits["train"][1][: len(x)]
+    cases = []
+    for label, val in (("w = 0", 0.0), ("w = +10", 10.0), ("w = -10", -10.0),
+                       ("Glorot normal", None)):
+        torch.manual_seed(0)
+        net = MLP(64, 10, width=32, depth=5, activation="sigmoid", init="xavier_normal")
+        if val is not None:
+            init_model(net, constant_, val=val)
+        hs = propagate(net, x)
+        sat = float(torch.stack([((h <= BAND) | (h >= 1 - BAND)).float().mean()
+                                 for h in hs]).mean())
+        logits = net(x)
+        loss = cross_entropy(logits, target)
+        loss.backward()
+        g1 = float(net.hidden1.linear.weight.grad.norm())
+        gout = float(net.out.weight.grad.norm())
+        cases.append((label, sat, g1, gout, distinct_units(hs[0].T)))
+    case_rows = ["| weights | saturated fraction | first-layer grad norm | output-layer grad "
+                 "norm | distinct units in layer 1 |", "|---|---|---|---|---|"]
+    case_rows += [f"| {c[0]} | {R.fmt(c[1])} | {R.fmt(c[2])} | {R.fmt(c[3])} | {c[4]} |"
+                  for c in cases]
+
+    table = R.seeds_table(t, ["activation", "depth", "init"], {
+        "saturated at init": "saturated at init", "grad_norm_ratio/first_over_last@first":
+        "first/last grad at init", "distinct units (hidden2, end)": "distinct units at end",
+        "train/loss_epoch": "final train loss", "val/acc": "val acc"})
+
+    def acc(**w):
+        return R.median(t, "val/acc", **w)
+
+    sym = {i: R.median(t, "distinct units (hidden2, end)", init=i) for i in ("zeros", "constant")}
+    rand_units = R.median(t, "distinct units (hidden2, end)", init="he_normal")
+    keep = {(a, i): float(stats[a, i][-1, 1] / stats[a, i][0, 1].clamp_min(1e-30))
+            for a in ACTS for i in INITS}
+    matched = {"tanh": "xavier_normal", "relu": "he_normal", "selu": "lecun_normal"}
+    ok_signal = (all(0.1 < keep[a, i] < 10 for a, i in matched.items())
+                 and keep["relu", "uniform_fan_in"] < 1e-3)
+    best = {a: max(INITS, key=lambda i: acc(activation=a, depth=deep, init=i)) for a in ACTS}
+    return {
+        "key_fig": key_fig, "signal_table": "\n".join(sig_rows),
+        "case_table": "\n".join(case_rows), "table": table, "deep": deep,
+        "n_signal_seeds": len(xs), "n_inputs": len(x),
+        "symmetric": sym["zeros"] <= 1 and sym["constant"] <= 1 and rand_units > 1,
+        "units_zeros": sym["zeros"], "units_constant": sym["constant"],
+        "units_he": rand_units,
+        "signal_held": ok_signal,
+        "matched": R.listing({f"{a} + {i}": keep[a, i] for a, i in matched.items()}, sep=": "),
+        "keep_fan_in": keep["relu", "uniform_fan_in"], "keep_glorot": keep["relu", "xavier_normal"],
+        "best": ", ".join(f"{a}: {best[a]} (val acc "
+                          f"{R.fmt(acc(activation=a, depth=deep, init=best[a]))})" for a in ACTS),
+        "sigmoid_held": cases[0][2] == 0 and max(cases[1][2], cases[2][2]) < 1e-3 * cases[3][2],
+        "cases": {c[0]: {"saturated": c[1], "grad_first": c[2]} for c in cases},
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(R.main(build, HERE))
