@@ -192,21 +192,59 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
 ) -> torch.Tensor:
-    r"""Batch normalization over dim 1 of a (N, C, ...) input; see the module docstring.
+    r"""Batch normalization over dim 1 of a (N, C, ...) input.
 
-    .. math:: y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
-        \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
-        \Big(g - \overline{g} - \hat x\,\overline{g \hat x}\Big) \text{ (training)}
+    .. math::
+        y = \gamma\,\hat x + \beta, \qquad \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},
+        \qquad \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+        \Big(g - \overline{g} - \hat x\,\overline{g \hat x}\Big) \text{ (training)}, \qquad
+        \frac{\partial L}{\partial x} = \frac{\gamma\, g}{\sqrt{\hat\sigma^2 + \epsilon}}
+        \text{ (eval)}
+
+        \frac{\partial L}{\partial \gamma} = \sum g\,\hat x, \qquad
+        \frac{\partial L}{\partial \beta} = \sum g
+
+    per channel, with :math:`g = \partial L/\partial y`, bars and sums over the :math:`M` values
+    of the channel in the mini-batch, :math:`\mu, \sigma^2` the batch mean and biased variance in
+    training and the running :math:`\hat\mu, \hat\sigma^2` in eval. The two subtracted terms are
+    what :math:`\mu` and :math:`\sigma^2` pass back, since they depend on every :math:`x` of the
+    channel.
 
     In training (:math:`\mu, \sigma^2` from the batch) ``running_mean``/``running_var``, when
-    given, are updated in place with ``momentum`` (the variance unbiased, as torch). In eval
-    they are used instead of the batch statistics and must be given.
+    given, are updated in place with ``momentum`` (the variance unbiased, as torch). In eval they
+    are used instead of the batch statistics and must be given.
+
+    Args:
+        input (Tensor): :math:`(N, C, *)`, floating point.
+        running_mean (Tensor or None): :math:`(C)`, updated in place in training.
+        running_var (Tensor or None): :math:`(C)`, updated in place in training (unbiased).
+        weight (Tensor, optional): :math:`\gamma`, :math:`(C)`. Default: ``None`` (1)
+        bias (Tensor, optional): :math:`\beta`, :math:`(C)`. Default: ``None`` (0)
+        training (bool, optional): use the batch statistics. Default: ``False``
+        momentum (float, optional): weight of the batch in the running statistics. Default: 0.1
+        eps (float, optional): added to the variance. Default: 1e-5
+
+    Shape:
+        - Input: :math:`(N, C, *)`. Output: the input's shape.
 
     Raises:
         ValueError: one value per channel or a zero-size batch in training; ``eps`` not
             positive in training or negative in eval.
         RuntimeError: fewer than 2 dims; parameter/statistic sizes not matching the channels;
             missing running statistics in eval.
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.normalization import batch_norm
+        >>> x = torch.tensor([[1.0, -2.0], [3.0, 0.0], [5.0, 2.0]])
+        >>> mean, var = torch.zeros(2), torch.ones(2)
+        >>> batch_norm(x, mean, var, training=True)
+        tensor([[-1.2247, -1.2247],
+                [ 0.0000,  0.0000],
+                [ 1.2247,  1.2247]])
+        >>> mean, var  # updated in place: 0.9 * old + 0.1 * batch (variance unbiased)
+        (tensor([0.3000, 0.0000]), tensor([1.3000, 1.3000]))
     """
     check_input(input, "batch_norm")
     if input.dim() < 2:
@@ -355,27 +393,68 @@ class _BatchNorm(nn.Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    r"""Batch normalization over a (N, C) or (N, C, L) input; see :mod:`nnref.normalization`.
+    r"""Batch normalization over a (N, C) or (N, C, L) input: each channel is normalised with the
+    mean and variance of the mini-batch, then scaled and shifted by learned :math:`\gamma,
+    \beta`.
 
-    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+    .. math::
+        y = \gamma\,\hat x + \beta, \qquad \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},
+        \qquad \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+        \Big(g - \overline{g} - \hat x\,\overline{g \hat x}\Big) \text{ (training)}, \qquad
+        \frac{\partial L}{\partial x} = \frac{\gamma\, g}{\sqrt{\hat\sigma^2 + \epsilon}}
+        \text{ (eval)}
+
+        \frac{\partial L}{\partial \gamma} = \sum g\,\hat x, \qquad
+        \frac{\partial L}{\partial \beta} = \sum g
+
+    per channel, with :math:`g = \partial L/\partial y`, bars and sums over the :math:`M` values
+    of the channel in the mini-batch, :math:`\mu, \sigma^2` the batch mean and biased variance in
+    training and the running :math:`\hat\mu, \hat\sigma^2` in eval. The two subtracted terms are
+    what :math:`\mu` and :math:`\sigma^2` pass back, since they depend on every :math:`x` of the
+    channel.
+
+    Statistics are per channel over N (and L).
+
+    Running statistics follow torch: :math:`\hat\mu \leftarrow (1 - m)\hat\mu + m\mu` and
+    :math:`\hat\sigma^2 \leftarrow (1 - m)\hat\sigma^2 + m\frac{M}{M - 1}\sigma^2` (unbiased),
+    ``momentum=None`` meaning the cumulative average :math:`m = 1/t` at step :math:`t`. The
+    lecture notes give the normalisation and the affine map; which variance the running average
+    keeps is torch's choice.
 
     Args:
-        num_features: C.
-        eps: added to the variance for stability (default 1e-5).
-        momentum: weight of the new batch in the running statistics (default 0.1); ``None``
-            for the cumulative average.
-        affine: learn :math:`\gamma` (``weight``, init 1) and :math:`\beta` (``bias``, init 0).
-        bias: (keyword-only, as torch) with ``affine``, also learn :math:`\beta`; ``False``
-            keeps :math:`\beta = 0` and ``bias`` is ``None``.
-        track_running_stats: keep ``running_mean``, ``running_var`` (unbiased) and
-            ``num_batches_tracked`` and use them in eval; otherwise use batch statistics always.
+        num_features (int): :math:`C`, the number of channels (dim 1).
+        eps (float, optional): added to the variance, > 0. Default: 1e-5
+        momentum (float, optional): weight :math:`m` of the new batch in the running statistics,
+            in [0, 1]; ``None`` for the cumulative average. Default: 0.1
+        affine (bool, optional): learn :math:`\gamma` (``weight``, initially 1) and
+            :math:`\beta` (``bias``, initially 0). Default: ``True``
+        track_running_stats (bool, optional): keep ``running_mean``, ``running_var`` and
+            ``num_batches_tracked`` and use them in eval; ``False`` uses the batch statistics
+            always. Default: ``True``
+        device, dtype: of the parameters and buffers. Default: ``None``
+        bias (bool, optional, keyword-only): with ``affine``, also learn :math:`\beta`;
+            ``False`` keeps :math:`\beta = 0` and ``bias`` is ``None``. Default: ``True``
 
-    Shape: input (N, C) or (N, C, L); output the same.
+    Shape:
+        - Input: :math:`(N, C)` or :math:`(N, C, L)`. Output: the input's shape.
 
-    Example::
+    Examples::
 
-        >>> bn = BatchNorm1d(16)
-        >>> y = bn(torch.randn(32, 16))
+        >>> import torch
+        >>> from nnref.normalization import BatchNorm1d
+        >>> bn = BatchNorm1d(2)
+        >>> x = torch.tensor([[1.0, -2.0], [3.0, 0.0], [5.0, 2.0]], requires_grad=True)
+        >>> y = bn(x)
+        >>> y.detach()
+        tensor([[-1.2247, -1.2247],
+                [ 0.0000,  0.0000],
+                [ 1.2247,  1.2247]])
+        >>> torch.autograd.grad(y[:, 0].sum(), x)[0]  # shifting a whole channel changes nothing
+        tensor([[0., 0.],
+                [0., 0.],
+                [0., 0.]])
+        >>> bn.running_mean, bn.running_var, bn.num_batches_tracked
+        (tensor([0.3000, 0.0000]), tensor([1.3000, 1.3000]), tensor(1))
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
@@ -384,18 +463,61 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    r"""Batch normalization over a (N, C, H, W) input; see :mod:`nnref.normalization`.
+    r"""Batch normalization over a (N, C, H, W) input: each channel (feature map) is normalised
+    with the mean and variance over N, H and W, then scaled and shifted by learned
+    :math:`\gamma, \beta`.
 
-    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+    .. math::
+        y = \gamma\,\hat x + \beta, \qquad \hat x = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}},
+        \qquad \frac{\partial L}{\partial x} = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}}
+        \Big(g - \overline{g} - \hat x\,\overline{g \hat x}\Big) \text{ (training)}, \qquad
+        \frac{\partial L}{\partial x} = \frac{\gamma\, g}{\sqrt{\hat\sigma^2 + \epsilon}}
+        \text{ (eval)}
 
-    with statistics per channel over N, H and W. Arguments as :class:`BatchNorm1d`.
+        \frac{\partial L}{\partial \gamma} = \sum g\,\hat x, \qquad
+        \frac{\partial L}{\partial \beta} = \sum g
 
-    Shape: input (N, C, H, W); output the same (memory format kept, channels-last included).
+    per channel, with :math:`g = \partial L/\partial y`, bars and sums over the :math:`M` values
+    of the channel in the mini-batch, :math:`\mu, \sigma^2` the batch mean and biased variance in
+    training and the running :math:`\hat\mu, \hat\sigma^2` in eval. The two subtracted terms are
+    what :math:`\mu` and :math:`\sigma^2` pass back, since they depend on every :math:`x` of the
+    channel.
 
-    Example::
+    Running statistics follow torch: :math:`\hat\mu \leftarrow (1 - m)\hat\mu + m\mu` and
+    :math:`\hat\sigma^2 \leftarrow (1 - m)\hat\sigma^2 + m\frac{M}{M - 1}\sigma^2` (unbiased),
+    ``momentum=None`` meaning the cumulative average :math:`m = 1/t` at step :math:`t`. The
+    lecture notes give the normalisation and the affine map; which variance the running average
+    keeps is torch's choice.
 
-        >>> bn = BatchNorm2d(8)
-        >>> y = bn(torch.randn(4, 8, 5, 5))
+    Args:
+        num_features (int): :math:`C`, the number of channels (dim 1).
+        eps (float, optional): added to the variance, > 0. Default: 1e-5
+        momentum (float, optional): weight :math:`m` of the new batch in the running statistics,
+            in [0, 1]; ``None`` for the cumulative average. Default: 0.1
+        affine (bool, optional): learn :math:`\gamma` (``weight``, initially 1) and
+            :math:`\beta` (``bias``, initially 0). Default: ``True``
+        track_running_stats (bool, optional): keep ``running_mean``, ``running_var`` and
+            ``num_batches_tracked`` and use them in eval; ``False`` uses the batch statistics
+            always. Default: ``True``
+        device, dtype: of the parameters and buffers. Default: ``None``
+        bias (bool, optional, keyword-only): with ``affine``, also learn :math:`\beta`;
+            ``False`` keeps :math:`\beta = 0` and ``bias`` is ``None``. Default: ``True``
+
+    Shape:
+        - Input: :math:`(N, C, H, W)`. Output: the input's shape (memory format kept,
+          channels-last included).
+
+    Examples::
+
+        >>> import torch
+        >>> from nnref.normalization import BatchNorm2d
+        >>> bn = BatchNorm2d(2)
+        >>> x = torch.arange(16.0).reshape(2, 2, 2, 2)
+        >>> y = bn(x)
+        >>> torch.allclose(y, torch.nn.BatchNorm2d(2)(x))
+        True
+        >>> y.mean((0, 2, 3)).abs().max() < 1e-6, bn.eval().training
+        (tensor(True), False)
     """
 
     def _check_input_dim(self, input: torch.Tensor) -> None:
