@@ -4,17 +4,16 @@
 The model is ~10M float32 parameters in 50 tensors (``--quick``: ~1M) with random gradients;
 each optimizer runs with its registry defaults. LARS has no torch counterpart: it is timed
 against torch's SGD with the same momentum (the trust ratio's two norms per tensor are the
-extra work), without a bar. The bars (issue 5): foreach <= 1.2x, single-tensor <= 1.5x.
+extra work), without a bar. Bars: a reference step takes at most 1.2 times as long as torch's
+on the foreach path, at most 1.5 times on the single-tensor path.
 """
 
 from __future__ import annotations
 
-import functools
-
 import torch
-from torch.utils import benchmark
 
 from nnref import registry
+from nnref.bench._harness import compare, ratio_row, table
 
 BARS = {True: 1.2, False: 1.5}  # foreach -> allowed reference / torch ratio
 TENSORS = 50
@@ -32,36 +31,9 @@ def _params(numel_each: int, device, seed: int = 0) -> list[torch.Tensor]:
     return out
 
 
-def _step_timer(make, params, device, min_run_time: float):
-    """A function that measures the median ``step()`` time of a fresh optimizer over ``params``."""
-    opt = make(params)
-    opt.step()  # creates the state, so the timing sees steady-state steps
-
-    def step():
-        opt.step()
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize()
-
-    timer = benchmark.Timer(stmt="step()", globals={"step": step},
-                            num_threads=torch.get_num_threads())
-    return lambda: timer.blocked_autorange(min_run_time=min_run_time).median
-
-
-def _compare(make_ref, make_base, fresh, device, min_run_time: float) -> tuple[float, float]:
-    """Best of ``ROUNDS`` medians each, measured alternately, so that load from other processes
-    on a shared machine hits both sides alike."""
-    time_ref = _step_timer(make_ref, fresh(), device, min_run_time)
-    time_base = _step_timer(make_base, fresh(), device, min_run_time)
-    ref, base = [], []
-    for _ in range(ROUNDS):
-        ref.append(time_ref())
-        base.append(time_base())
-    return min(ref), min(base)
-
-
 def run(args) -> str:
     numel_each = 20_000 if args.quick else 200_000
-    min_run = 0.2 if args.quick else 0.5
+    min_run = ROUNDS * (0.2 if args.quick else 0.5)
     template = _params(numel_each, args.device)
 
     def fresh():
@@ -72,8 +44,7 @@ def run(args) -> str:
             out.append(p)
         return out
 
-    lines = ["| optimizer | path | reference ms | torch ms | ratio | bar |",
-             "|---|---|---|---|---|---|"]
+    rows = []
     worst = {True: 0.0, False: 0.0}
     for spec in registry.OPTIMIZERS.values():
         kwargs = dict(spec.defaults)
@@ -83,21 +54,19 @@ def run(args) -> str:
             base_cls, against = torch.optim.SGD, " (vs torch SGD momentum)"
             base_kwargs = {"lr": kwargs.get("lr", 1.0), "momentum": 0.9}
         for foreach in (True, False):
-            ref, base = _compare(functools.partial(spec.reference, **kwargs, foreach=foreach),
-                                 functools.partial(base_cls, **base_kwargs, foreach=foreach),
-                                 fresh, args.device, min_run)
-            ratio = ref / base
-            if spec.builtin is not None:
-                worst[foreach] = max(worst[foreach], ratio)
-                verdict = "ok" if ratio <= BARS[foreach] else f"over {BARS[foreach]}x"
-            else:
-                verdict = "-"
+            # the warm-up step inside compare() creates the state: steady-state steps are timed
+            opts = (spec.reference(fresh(), **kwargs, foreach=foreach),
+                    base_cls(fresh(), **base_kwargs, foreach=foreach))
+            ref, base = compare([opt.step for opt in opts], args.device, min_run, ROUNDS)
+            bar = BARS[foreach] if spec.builtin is not None else None
+            if bar is not None:
+                worst[foreach] = max(worst[foreach], ref / base)
             path = "foreach" if foreach else "single-tensor"
-            lines.append(f"| {spec.name}{against} | {path} | {ref * 1e3:.2f} | {base * 1e3:.2f} "
-                         f"| {ratio:.2f} | {verdict} |")
+            rows.append(ratio_row((f"{spec.name}{against}", path), ref, base, bar))
     total = TENSORS * numel_each
-    lines += ["", f"{total / 1e6:.0f}M float32 parameters in {TENSORS} tensors on {args.device}, "
-              f"best of {ROUNDS} alternating medians of step() time (torch.utils.benchmark). "
-              f"Worst ratio: foreach {worst[True]:.2f} (bar {BARS[True]}), "
-              f"single-tensor {worst[False]:.2f} (bar {BARS[False]})."]
-    return "\n".join(lines)
+    head = ["optimizer", "path", "reference ms", "torch ms", "ratio", "bar"]
+    return table(head, rows, (
+        f"{total / 1e6:.0f}M float32 parameters in {TENSORS} tensors on {args.device}, best of "
+        f"{ROUNDS} alternating medians of step() time (torch.utils.benchmark). Worst ratio: "
+        f"foreach {worst[True]:.2f} (bar {BARS[True]}), single-tensor {worst[False]:.2f} "
+        f"(bar {BARS[False]})."))
