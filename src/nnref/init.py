@@ -121,6 +121,12 @@ def _empty(tensor: torch.Tensor) -> bool:
     return False
 
 
+def _check_gain(gain: float, fn: str) -> None:
+    # torch takes a negative gain as a negative spread: uniform_ raises, normal_ says "std"
+    if not gain >= 0:
+        raise ValueError(f"{fn}(): argument 'gain' must be >= 0, got {gain}")
+
+
 @torch.no_grad()
 def _normal(tensor, std, generator):
     return tensor.normal_(0, std, generator=generator)
@@ -161,6 +167,7 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
     .. math:: w \sim U[-a, a], \qquad a = g\sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}
         = \sqrt 3\,\sigma, \quad \sigma = g\sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
     """
+    _check_gain(gain, "xavier_uniform_")
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
     return _uniform(tensor, math.sqrt(3.0) * std, generator)
@@ -173,6 +180,7 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
     .. math:: w \sim N(0, \sigma^2), \qquad \sigma = g\sqrt{\frac{2}{\text{fan\_in} +
         \text{fan\_out}}}
     """
+    _check_gain(gain, "xavier_normal_")
     fan_in, fan_out = fan_in_and_fan_out(tensor)
     return _normal(tensor, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 

@@ -152,6 +152,9 @@ def clip_grad_norm_(parameters: _Params, max_norm: float, norm_type: float = 2.0
     Returns:
         The total norm before clipping (a 0-d tensor), as torch.
     """
+    # torch multiplies by the negative ratio and silently turns the gradient around
+    if not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_(): argument 'max_norm' must be >= 0, got {max_norm}")
     norm_type = float(norm_type)
     if not (norm_type > 0):
         raise ValueError(f"clip_grad_norm_(): argument 'norm_type' must be > 0 or inf, "

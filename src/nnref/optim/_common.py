@@ -49,9 +49,38 @@ def check_beta(beta: Any, index: int) -> None:
         )
 
 
+def check_unclaimed(owner: str, **options: Any) -> None:
+    """Refuse, by name, the options of torch's signature that nnref does not implement.
+
+    They stay in the signature so that positional calls bind as in torch; their "off" values
+    (``False``, or ``None`` for ``fused``) are accepted, anything else raises rather than being
+    silently ignored. The reasons are the README's table of what nnref does not claim.
+    """
+    reasons = {
+        "fused": "a fused kernel is one compiled loop, the opposite of a reference built from "
+                 "elementary tensor ops",
+        "capturable": "the step counter is read as a Python number between steps, which a "
+                      "CUDA graph cannot capture",
+        "differentiable": "the step runs under no_grad and updates the parameters in place",
+    }
+    for name, value in options.items():
+        if value:
+            raise NotImplementedError(
+                f"{owner}({name}={value!r}) is not supported: {reasons[name]}; use "
+                f"torch.optim.{owner} for it"
+            )
+
+
 def scalar(value: Any) -> float:
     """A hyper-parameter as a Python number (a 1-element tensor lr is read once per step)."""
     return value.item() if isinstance(value, Tensor) else value
+
+
+def step_value(step: Tensor) -> float | Tensor:
+    """The step counter as a Python number in eager mode, where ``item()`` is cheaper than
+    tensor arithmetic and gives torch's float rounding; while compiling, the tensor itself, so
+    that the step stays in one graph (``item()`` would break it), as torch does."""
+    return step if torch.compiler.is_compiling() else step.item()
 
 
 def new_step() -> Tensor:
@@ -63,7 +92,7 @@ def new_step() -> Tensor:
 def increment_steps(steps: list[Tensor]) -> None:
     """``step += 1`` for a list of counters in one call (the CPU ``1`` is wrapped once, not per
     counter, which is what makes torch's foreach path cheap here)."""
-    if steps[0].is_cpu:
+    if steps[0].is_cpu and not torch.compiler.is_compiling():
         torch._foreach_add_(steps, _CPU_ONE, alpha=1.0)
     else:
         torch._foreach_add_(steps, 1)
@@ -95,6 +124,52 @@ class ReferenceOptimizer(Optimizer):
 
     supports_sparse = False
     extra_defaults: Mapping[str, Any] = {}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a parameter group (see :meth:`torch.optim.Optimizer.add_param_group`).
+
+        Stricter than torch, which warns about a parameter listed twice in one group and then
+        applies its update twice per step: that is refused here. Complex parameters are
+        refused too, at construction rather than at the first step.
+        """
+        params = param_group["params"]
+        if isinstance(params, set):  # torch refuses unordered collections with its own error
+            super().add_param_group(param_group)
+        params = [params] if isinstance(params, Tensor) else list(params)
+        tensors = [p[1] if isinstance(p, tuple) else p for p in params]
+        if len({id(p) for p in tensors}) != len(tensors):
+            raise ValueError(
+                f"{type(self).__name__}: argument 'params' lists a parameter more than once "
+                "in one group; its update would be applied once per listing"
+            )
+        for p in tensors:
+            if isinstance(p, Tensor) and torch.is_complex(p):
+                raise NotImplementedError(
+                    f"{type(self).__name__}: complex parameters are not supported (got a "
+                    f"{p.dtype} parameter); optimize torch.view_as_real(p) instead"
+                )
+        super().add_param_group({**param_group, "params": params})
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict (see :meth:`torch.optim.Optimizer.load_state_dict`).
+
+        Stricter than torch: a per-parameter state tensor whose shape differs from its
+        parameter's is refused here, naming the key, instead of failing (or broadcasting) at a
+        later step.
+        """
+        groups, saved_groups = self.param_groups, state_dict["param_groups"]
+        # groups that do not match get torch's own error below
+        if [len(g["params"]) for g in groups] == [len(g["params"]) for g in saved_groups]:
+            for index, (group, saved) in enumerate(zip(groups, saved_groups, strict=True)):
+                for p, pid in zip(group["params"], saved["params"], strict=True):
+                    for key, value in state_dict["state"].get(pid, {}).items():
+                        if key != "step" and torch.is_tensor(value) and value.shape != p.shape:
+                            raise ValueError(
+                                f"load_state_dict(): state '{key}' of parameter {pid} (group "
+                                f"{index}) has shape {tuple(value.shape)}, but the parameter "
+                                f"has shape {tuple(p.shape)}"
+                            )
+        super().load_state_dict(state_dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # load_state_dict replaces the param groups with the saved ones; a group saved by
@@ -132,11 +207,6 @@ class ReferenceOptimizer(Optimizer):
                 continue
             if p.grad.is_sparse and not self.supports_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            if torch.is_complex(p):
-                raise TypeError(
-                    f"{type(self).__name__}: complex parameters are not supported (got a "
-                    f"{p.dtype} parameter); optimize torch.view_as_real(p) instead"
-                )
             params.append(p)
             grads.append(p.grad)
         if not params:

@@ -11,10 +11,12 @@ from nnref.optim._common import (
     ReferenceOptimizer,
     check_lr,
     check_nonnegative,
+    check_unclaimed,
     increment_steps,
     make_sparse,
     new_step,
     scalar,
+    step_value,
 )
 
 __all__ = ["Adagrad"]
@@ -67,7 +69,10 @@ class Adagrad(ReferenceOptimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
+        check_unclaimed("Adagrad", differentiable=differentiable, fused=fused)
         check_lr(lr)
         check_nonnegative(lr_decay, "lr_decay value", "lr_decay")
         check_nonnegative(weight_decay, "weight_decay value", "weight_decay")
@@ -100,7 +105,7 @@ class Adagrad(ReferenceOptimizer):
             state = self._init_state(p)
             step_t, state_sum = state["step"], state["sum"]
             step_t += 1
-            step = step_t.item()
+            step = step_value(step_t)
             if group["maximize"]:
                 grad = -grad
             if wd != 0:
@@ -137,7 +142,7 @@ class Adagrad(ReferenceOptimizer):
                 torch._foreach_add_(grads, params, alpha=wd)
             else:
                 grads, owned = torch._foreach_add(grads, params, alpha=wd), True
-        minus_clr = [-lr / (1 + (s.item() - 1) * lr_decay) for s in steps]
+        minus_clr = [-lr / (1 + (step_value(s) - 1) * lr_decay) for s in steps]
         torch._foreach_addcmul_(sums, grads, grads, value=1)
         std = torch._foreach_sqrt(sums)
         torch._foreach_add_(std, eps)

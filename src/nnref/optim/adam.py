@@ -12,12 +12,22 @@ from nnref.optim._common import (
     check_beta,
     check_lr,
     check_nonnegative,
+    check_unclaimed,
     increment_steps,
     new_step,
     scalar,
+    step_value,
 )
 
 __all__ = ["Adam", "AdamW"]
+
+
+def _check_tensor_hyperparameter(value, name: str, foreach: bool | None) -> None:
+    # torch's foreach Adam takes its scalars as Python numbers; it refuses tensors up front
+    if isinstance(value, Tensor) and foreach:
+        raise ValueError(
+            f"{name} as a Tensor is not supported for capturable=False and foreach=True"
+        )
 
 
 class Adam(ReferenceOptimizer):
@@ -62,22 +72,37 @@ class Adam(ReferenceOptimizer):
         self,
         params,
         lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        owner = "AdamW" if decoupled_weight_decay and type(self) is AdamW else "Adam"
+        check_unclaimed(owner, capturable=capturable, differentiable=differentiable,
+                        fused=fused)
+        _check_tensor_hyperparameter(lr, "lr", foreach)
         check_lr(lr)
         check_nonnegative(eps, "epsilon value", "eps")
         check_beta(betas[0], 0)
         check_beta(betas[1], 1)
         check_nonnegative(weight_decay, "weight_decay value", "weight_decay")
+        if isinstance(betas[0], Tensor) != isinstance(betas[1], Tensor):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for index, beta in enumerate(betas):
+            _check_tensor_hyperparameter(beta, f"betas[{index}]", foreach)
+            if isinstance(beta, Tensor) and beta.numel() != 1:
+                raise ValueError(f"Tensor betas[{index}] must be 1-element")
+        # torch keeps a 1-element tensor beta as a 0-d one, so that it broadcasts anywhere
+        betas = tuple(b.squeeze() if isinstance(b, Tensor) else b for b in betas)
         defaults = {
-            "lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+            "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
             "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
@@ -116,7 +141,7 @@ class Adam(ReferenceOptimizer):
                     grad = grad.add(p, alpha=wd)
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            step = state["step"].item()
+            step = step_value(state["step"])
             step_size = lr / (1 - beta1**step)
             bias_correction2_sqrt = (1 - beta2**step) ** 0.5
             if amsgrad:
@@ -128,7 +153,14 @@ class Adam(ReferenceOptimizer):
             p.addcdiv_(exp_avg, denom, value=-step_size)
 
     def _multi_tensor(self, group, params, grads) -> None:
-        lr, (beta1, beta2), eps = scalar(group["lr"]), group["betas"], group["eps"]
+        # foreach=None picks this path on CUDA after construction: torch refuses tensors here too
+        for name, value, error in (("lr", group["lr"], RuntimeError),
+                                   ("beta1", group["betas"][0], ValueError),
+                                   ("beta2", group["betas"][1], ValueError)):
+            if isinstance(value, Tensor):
+                raise error(f"{name} as a Tensor is not supported for capturable=False and "
+                            "foreach=True")
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         wd, amsgrad = group["weight_decay"], group["amsgrad"]
         states = [self._init_state(p, group) for p in params]
         exp_avgs = [s["exp_avg"] for s in states]
@@ -149,7 +181,7 @@ class Adam(ReferenceOptimizer):
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
         del grads  # a temporary copy, when maximize or weight decay made one: free it early
-        step_values = [s.item() for s in steps]
+        step_values = [step_value(s) for s in steps]
         minus_step_size = [(lr / (1 - beta1**t)) * -1 for t in step_values]
         bias_correction2_sqrt = [(1 - beta2**t) ** 0.5 for t in step_values]
         if amsgrad:
@@ -160,7 +192,14 @@ class Adam(ReferenceOptimizer):
             denom = torch._foreach_sqrt(exp_avg_sqs)
         torch._foreach_div_(denom, bias_correction2_sqrt)
         torch._foreach_add_(denom, eps)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, minus_step_size)
+        if torch.compiler.is_compiling():
+            # the step sizes are tensors here, which addcdiv_ takes only as a CPU scalar list
+            # that the compiler cannot trace: fold them into the denominator instead, as
+            # torch's compiled Adam does
+            torch._foreach_div_(denom, minus_step_size)
+            torch._foreach_addcdiv_(params, exp_avgs, denom)
+        else:
+            torch._foreach_addcdiv_(params, exp_avgs, denom, minus_step_size)
 
 
 class AdamW(Adam):
@@ -187,9 +226,14 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
-                         maximize=maximize, decoupled_weight_decay=True)
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

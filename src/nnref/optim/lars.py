@@ -78,7 +78,9 @@ class LARS(ReferenceOptimizer):
         check_lr(lr)
         check_nonnegative(momentum, "momentum value", "momentum")
         check_nonnegative(weight_decay, "weight_decay value", "weight_decay")
-        check_nonnegative(trust_coefficient, "trust_coefficient value", "trust_coefficient")
+        if not trust_coefficient > 0:  # r = 0 would never move the weights
+            raise ValueError(f"Invalid trust_coefficient value: {trust_coefficient} "
+                             "(trust_coefficient must be > 0)")
         check_nonnegative(eps, "epsilon value", "eps")
         defaults = {
             "lr": lr, "momentum": momentum, "weight_decay": weight_decay,

@@ -11,6 +11,7 @@ from nnref.optim._common import (
     ReferenceOptimizer,
     check_lr,
     check_nonnegative,
+    check_unclaimed,
     increment_steps,
     new_step,
     scalar,
@@ -75,11 +76,14 @@ class RMSprop(ReferenceOptimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
+        capturable: bool = False,
         foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
         *,
         eps_inside_sqrt: bool = False,
     ) -> None:
+        check_unclaimed("RMSprop", capturable=capturable, differentiable=differentiable)
         check_lr(lr)
         check_nonnegative(eps, "epsilon value", "eps")
         check_nonnegative(momentum, "momentum value", "momentum")

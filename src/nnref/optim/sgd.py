@@ -12,7 +12,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nnref.optim._common import ReferenceOptimizer, check_lr, check_nonnegative, scalar
+from nnref.optim._common import (
+    ReferenceOptimizer,
+    check_lr,
+    check_nonnegative,
+    check_unclaimed,
+    scalar,
+)
 
 __all__ = ["SGD"]
 
@@ -94,9 +100,12 @@ class SGD(ReferenceOptimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
         ema: bool = False,
         lookahead: bool = False,
     ) -> None:
+        check_unclaimed("SGD", differentiable=differentiable, fused=fused)
         check_lr(lr)
         check_nonnegative(momentum, "momentum value", "momentum")
         check_nonnegative(weight_decay, "weight_decay value", "weight_decay")
