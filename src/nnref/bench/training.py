@@ -14,9 +14,9 @@ import logging
 
 import lightning as L
 import torch
-from torch.utils import benchmark
 
 from nnref import registry
+from nnref.bench._harness import compare, table
 from nnref.experiment.data import Digits, IndexBatches
 from nnref.experiment.lit import LitModel
 from nnref.experiment.models import MLP
@@ -72,28 +72,22 @@ def run(args) -> str:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     dm = Digits(batch_size=64)
     dm.to_device(device)
-    rows = ["| impl | plain loop (steps/s) | Lightning (steps/s) | Lightning / plain | "
-            f"whole fit of {long} steps incl. set-up: Lightning / plain |",
-            "|---|---|---|---|---|"]
+    rows = []
     for impl in ("reference", "torch"):
         fns = {(label, n): make(dm, device, impl, n)
                for label, make in (("plain", _plain), ("lightning", _lightning))
                for n in (short, long)}
-        for fn in fns.values():
-            fn()  # warm-up: imports, allocator, first-call overheads
-        # Interleaved and best-of-N: on a shared machine the load drifts between runs, and the
-        # fastest run is the closest to each loop's own cost.
-        best = {}
-        for _ in range(repeats):
-            for key, fn in fns.items():
-                t = benchmark.Timer(stmt="fn()", globals={"fn": fn}).timeit(1).median
-                best[key] = min(best.get(key, t), t)
+        # one whole fit per round; the fastest of the interleaved rounds is the closest to each
+        # loop's own cost on a machine whose load drifts
+        best = dict(zip(fns, compare(list(fns.values()), device, None, repeats), strict=True))
         rate = {label: (long - short) / (best[label, long] - best[label, short])
                 for label in ("plain", "lightning")}
         whole = best["plain", long] / best["lightning", long]
-        rows.append(f"| {impl} | {rate['plain']:.0f} | {rate['lightning']:.0f} | "
-                    f"{rate['lightning'] / rate['plain']:.2f}x | {whole:.2f}x |")
+        rows.append([impl, f"{rate['plain']:.0f}", f"{rate['lightning']:.0f}",
+                     f"{rate['lightning'] / rate['plain']:.2f}x", f"{whole:.2f}x"])
+    head = ["impl", "plain loop (steps/s)", "Lightning (steps/s)", "Lightning / plain",
+            f"whole fit of {long} steps incl. set-up: Lightning / plain"]
     return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), device {device}. "
             f"Steps/s from fits of {short} and {long} steps (time difference), best of "
             f"{repeats} interleaved runs; the last column is the plain end-to-end ratio.\n\n"
-            + "\n".join(rows))
+            + table(head, rows))
