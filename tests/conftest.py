@@ -20,3 +20,95 @@ DEVICES = [
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+# --- registry and verification cases ----------------------------------------------------------
+# Parity tests are generated from registry.names(kind) and each component's cases, never from
+# name lists, so a new component is tested the moment it has a Spec and a cases entry.
+from nnref import registry  # noqa: E402
+from nnref.verify import cases as verify_cases  # noqa: E402
+
+
+def specs_of(kind: str) -> list[registry.Spec]:
+    """Every registered component of ``kind``."""
+    return [registry.spec(kind, name) for name in registry.names(kind)]
+
+
+def case_params(kind: str, *, first_only: bool = False, variants: bool = False) -> list:
+    """``pytest.param(spec, kwargs)`` for every keyword set in the cases of every component of
+    ``kind`` (only the first of each with ``first_only``; optimizers' variants appended with
+    ``variants``)."""
+    out = []
+    for spec in specs_of(kind):
+        c = verify_cases.of(spec)
+        kwargs = (c.kwargs[:1] if first_only else c.kwargs) + (c.variants if variants else ())
+        out += [pytest.param(spec, kw, id=spec.name if first_only else f"{spec.name}-{i}")
+                for i, kw in enumerate(kwargs)]
+    return out
+
+
+def invalid_params(kind: str) -> list:
+    """``pytest.param(spec, kwargs, exception type)`` for every invalid argument set."""
+    return [pytest.param(spec, kw, exc, id=f"{spec.name}-{kw}") for spec in specs_of(kind)
+            for kw, exc in verify_cases.of(spec).invalid]
+
+
+@pytest.fixture
+def scratch_registry():
+    """Registry and cases tables restored after the test, for tests that register their own
+    components."""
+    tables = {kind: dict(table) for kind, table in registry.KINDS.items()}
+    cases = {kind: dict(verify_cases.table(kind)) for kind in registry.KINDS}
+    yield
+    for kind, table in registry.KINDS.items():
+        table.clear()
+        table.update(tables[kind])
+        verify_cases.table(kind).clear()
+        verify_cases.table(kind).update(cases[kind])
+
+
+# --- the experiment stack: composing conf/ and running experiments/train.py -----------------
+# (Hydra is imported inside the helpers: core tests run without the sweeps extra.)
+import os  # noqa: E402
+import runpy  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def make_cfg(tmp_path, overrides=()):
+    """``conf/train.yaml`` composed with ``overrides``, writing under ``tmp_path``, as a job's
+    config (Hydra's own node removed, HydraConfig set for the ``${hydra:...}`` resolvers)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    os.environ.setdefault("NNREF_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.log_dir={tmp_path}",
+                                          f"paths.data_dir={tmp_path / 'data'}",
+                                          f"paths.output_dir={tmp_path / 'run'}", *overrides],
+                      return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def app_argv(tmp_path, overrides, multirun):
+    """``experiments/train.py`` and its arguments, logging and sweeping under ``tmp_path``."""
+    return [str(ROOT / "experiments" / "train.py"), *(["-m"] if multirun else []),
+            f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+
+
+def run_in_process(monkeypatch, tmp_path, *overrides, multirun=True):
+    """Run the entry point as ``python experiments/train.py ...`` would, in this process (the
+    launchers that run jobs in-process: basic, and the Optuna sweeper on top of it)."""
+    monkeypatch.setattr(sys, "argv", app_argv(tmp_path, overrides, multirun))
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(ROOT / "experiments" / "train.py"), run_name="__main__")
+    return tmp_path / "sweep"

@@ -1,13 +1,14 @@
-"""Activations, tested from the registry: every entry runs every check, so a new entry is
-verified the moment it is registered. The checks live in nnref.verify.activations (shared with
-``python -m nnref verify``); this file parametrizes them and adds the activation-specific tests.
+"""Activations, tested from the registry and their cases (nnref.verify.cases.activation):
+every entry runs every check, so a new entry is verified the moment it is registered. The checks
+live in nnref.verify.activations (shared with ``python -m nnref verify``); this file parametrizes
+them and adds the activation-specific tests.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from conftest import DEVICES
+from conftest import DEVICES, case_params, invalid_params, specs_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -15,24 +16,20 @@ from scipy import stats
 from nnref import activations as A
 from nnref import registry
 from nnref.verify import activations as V
-from nnref.verify.oracles import ORACLES
+from nnref.verify import cases
 
-SPECS = list(registry.ACTIVATIONS.values())
-CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
-FIRST_CASES = [pytest.param(s, s.cases[0], id=s.name) for s in SPECS]
+SPECS = specs_of("activation")
+CASES = case_params("activation")
+FIRST_CASES = case_params("activation", first_only=True)
 
 
-def test_registry_lists_every_activation_the_notes_name():
-    expected = {"identity", "binary_step", "sigmoid", "tanh", "softsign", "sqnl", "relu",
-                "brelu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "apl", "bent_identity",
-                "silu", "swish", "softplus", "soft_exponential", "soft_clipping", "softmax",
-                "log_softmax"}
-    assert set(registry.ACTIVATIONS) == expected
+def test_every_activation_has_cases_and_every_cases_entry_is_registered():
+    assert set(cases.table("activation")) == set(registry.names("activation"))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_every_activation_has_something_to_be_checked_against(spec):
-    assert (spec.builtin is None) == (spec.name in ORACLES), (
+    assert (spec.builtin is None) == (cases.of(spec).oracle is not None), (
         "an activation needs exactly one of: a torch built-in, an oracle formula")
 
 
@@ -87,12 +84,12 @@ def test_module_api_matches_torch(spec, kwargs):
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_integer_input_is_refused_naming_the_argument(spec):
-    module = spec.reference(**V.scalar_case(spec, spec.cases[0]))
+    module = spec.reference(**V.scalar_case(spec, cases.of(spec).kwargs[0]))
     with pytest.raises(TypeError, match="'input' must be a floating-point tensor"):
         module(torch.arange(6))
 
 
-INVALID = [pytest.param(s, kw, exc, id=f"{s.name}-{kw}") for s in SPECS for kw, exc in s.invalid]
+INVALID = invalid_params("activation")
 
 
 @pytest.mark.parametrize(("spec", "kwargs", "exc"), INVALID)
@@ -103,7 +100,7 @@ def test_invalid_hyper_parameters_are_refused(spec, kwargs, exc):
 
 
 # --- properties over shapes and hyper-parameters ------------------------------------------------
-HYPER_SPECS = [s for s in SPECS if s.hyper]
+HYPER_SPECS = [s for s in SPECS if cases.of(s).hyper]
 
 
 @settings(max_examples=60, deadline=None,
@@ -111,12 +108,13 @@ HYPER_SPECS = [s for s in SPECS if s.hyper]
 @given(data=st.data())
 def test_property_random_shapes_and_hyper_parameters(data):
     spec = data.draw(st.sampled_from(SPECS), label="spec")
-    kwargs = dict(data.draw(st.sampled_from(spec.cases), label="case"))
+    c = cases.of(spec)
+    kwargs = dict(data.draw(st.sampled_from(c.kwargs), label="case"))
     # In-place is covered by the fixed cases; torch refuses some drawn values in place
     # (ELU with alpha < 0), which would make the comparison meaningless.
     kwargs.pop("inplace", None)
-    tiny = spec.extra.get("hyper_min_abs", 0.0)
-    for name, (lo, hi) in spec.hyper.items():
+    tiny = c.hyper_min_abs
+    for name, (lo, hi) in c.hyper.items():
         values = st.floats(lo, hi, allow_nan=False).filter(lambda v: v == 0 or abs(v) >= tiny)
         kwargs[name] = data.draw(values, label=name)
     channels = kwargs.get("num_parameters", kwargs.get("num_features"))
@@ -129,7 +127,7 @@ def test_property_random_shapes_and_hyper_parameters(data):
 
 
 def test_property_specs_exist():
-    assert HYPER_SPECS, "the property test draws hyper-parameters from spec.hyper"
+    assert HYPER_SPECS, "the property test draws hyper-parameters from the cases' hyper"
 
 
 @pytest.mark.parametrize("alpha", [1e-30, -1e-30, 1e-6, -1e-6, 3e-3, -3e-3])

@@ -9,25 +9,26 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES
+from conftest import DEVICES, case_params, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnref import dropout as D
 from nnref import registry
+from nnref.verify import cases
 from nnref.verify import dropout as V
 
-SPECS = list(registry.DROPOUT.values())
-CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
-STOCHASTIC = [s for s in SPECS if s.name != "dropconnect"]
-MASK_CASES = [c for c in CASES if c.values[0].name != "dropconnect"]  # masks on activations
+SPECS = specs_of("dropout")
+CASES = case_params("dropout")
+STOCHASTIC = [s for s in SPECS if cases.of(s).unit != "weight"]  # masks on activations
+MASK_CASES = [c for c in CASES if c.values[0] in STOCHASTIC]
+BUILTIN = [s for s in SPECS if s.builtin is not None]
 FUNCTIONALS = [(D.dropout, F.dropout), (D.dropout1d, F.dropout1d), (D.dropout2d, F.dropout2d),
                (D.alpha_dropout, F.alpha_dropout)]
 
 
-def test_registry_lists_the_dropout_family():
-    assert set(registry.DROPOUT) == {"dropout", "dropout1d", "dropout2d", "alpha_dropout",
-                                     "dropconnect"}
+def test_every_dropout_has_cases_and_every_cases_entry_is_registered():
+    assert set(cases.table("dropout")) == set(registry.names("dropout"))
     assert registry.spec("dropout", "drop_connect").name == "dropconnect"
 
 
@@ -138,7 +139,7 @@ def test_nan_stays_nan_in_training():
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_invalid_p_is_refused_naming_it(spec):
-    for kwargs, exc in spec.invalid:
+    for kwargs, exc in cases.of(spec).invalid:
         with pytest.raises(exc, match="p|mode"):
             spec.reference(**kwargs)
 
@@ -211,8 +212,7 @@ def test_dropout_inplace_overwrites_input():
 
 
 def test_module_api_and_repr_match_torch():
-    for name in ("dropout", "dropout1d", "dropout2d", "alpha_dropout"):
-        spec = registry.spec("dropout", name)
+    for spec in BUILTIN:
         assert spec.reference.__name__ == spec.builtin.__name__
         assert repr(spec.reference(p=0.2)) == repr(spec.builtin(p=0.2))
     assert repr(D.Dropout(0.2, mode="classic")) == "Dropout(p=0.2, inplace=False, mode='classic')"
@@ -272,11 +272,9 @@ def test_dropconnect_drops_weights_shared_across_the_batch():
 
 @settings(max_examples=25, deadline=None)
 @given(p=st.floats(0.0, 0.95), n=st.integers(1, 40), c=st.integers(1, 6),
-       name=st.sampled_from(["dropout", "dropout1d", "dropout2d", "alpha_dropout"]))
-def test_property_matches_torch_with_the_same_seed(p, n, c, name):
-    spec = registry.spec("dropout", name)
-    extra = {"dropout": (), "dropout1d": (7,), "dropout2d": (3, 4), "alpha_dropout": ()}[name]
-    x = torch.randn((n, c) + extra)
+       spec=st.sampled_from(BUILTIN))
+def test_property_matches_torch_with_the_same_seed(p, n, c, spec):
+    x = torch.randn((n, c) + cases.of(spec).shape[2:])
     torch.manual_seed(11)
     y = spec.reference(p=p).train()(x)
     torch.manual_seed(11)

@@ -1,6 +1,7 @@
-"""Initializers, tested from the registry (bit-identical to torch.nn.init with the same
-generator, exact bound/std, torch's errors; checks in nnref.verify.init), plus a
-Kolmogorov-Smirnov test against each target law, calculate_gain, fans and init_model.
+"""Initializers, tested from the registry and their cases (bit-identical to torch.nn.init, or
+the composition of it in the cases' oracle, with the same generator, exact bound/std, torch's
+errors; checks in nnref.verify.init), plus a Kolmogorov-Smirnov test against each target law,
+calculate_gain, fans and init_model.
 """
 
 from __future__ import annotations
@@ -10,30 +11,31 @@ import math
 
 import pytest
 import torch
-from conftest import DEVICES
+from conftest import DEVICES, case_params, specs_of
 from scipy import stats
 from torch import nn
 
 from nnref import init as I  # noqa: E741
 from nnref import registry
+from nnref.verify import cases
 from nnref.verify import init as V
 
-SPECS = list(registry.INITIALIZERS.values())
-CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
-RANDOM_CASES = [p for p in CASES if p.values[0].extra["law"] != "constant"]
+SPECS = specs_of("init")
+CASES = case_params("init")
+RANDOM_CASES = [p for p in CASES if cases.of(p.values[0]).law != "constant"]
 
 
-def test_registry_lists_every_initializer_the_notes_name():
-    assert set(registry.INITIALIZERS) == {"zeros", "constant", "uniform_fan_in",
-                                          "xavier_normal", "xavier_uniform", "he_normal",
-                                          "he_uniform", "lecun_normal", "lecun_uniform"}
+def test_every_initializer_has_cases_and_every_cases_entry_is_registered():
+    assert set(cases.table("init")) == set(registry.names("init"))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_every_initializer_has_a_builtin_and_a_target_law(spec):
-    assert spec.builtin is not None
-    assert spec.extra["law"] in ("constant", "uniform", "normal")
-    assert callable(spec.extra["spread"])
+def test_every_initializer_has_a_torch_counterpart_and_a_target_law(spec):
+    c = cases.of(spec)
+    assert (spec.builtin is None) == (c.oracle is not None), (
+        "an initializer needs exactly one of: a torch built-in, a composition of torch's")
+    assert c.law in ("constant", "uniform", "normal")
+    assert callable(c.spread)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -156,7 +158,7 @@ def test_init_model_initializes_weights_zeroes_biases_and_keeps_norm_parameters(
     model = _model()
     prelu = model[5].weight.detach().clone()
     g = torch.Generator().manual_seed(3)
-    I.init_model(model, "he_normal", nonlinearity="relu", generator=g)
+    I.init_model(model, registry.get("init", "he_normal", nonlinearity="relu", generator=g))
     # the same draws, in the same order, from torch.nn.init
     twin = _model()
     g2 = torch.Generator().manual_seed(3)
@@ -174,5 +176,5 @@ def test_init_model_initializes_weights_zeroes_biases_and_keeps_norm_parameters(
 def test_init_model_accepts_a_function_and_constant_values():
     model = I.init_model(_model(), I.constant_, val=0.5)
     assert bool((model[4].weight == 0.5).all()) and torch.count_nonzero(model[4].bias) == 0
-    model = I.init_model(_model(), "constant", val=-10.0)
+    model = I.init_model(_model(), registry.get("init", "constant", val=-10.0))
     assert bool((model[0].weight == -10.0).all())

@@ -10,28 +10,29 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES
+from conftest import DEVICES, case_params, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from nnref import losses as L
 from nnref import registry
+from nnref.verify import cases
 from nnref.verify import losses as V
+from nnref.verify.cases.loss import rmse_oracle
 
-SPECS = list(registry.LOSSES.values())
-CASES = [pytest.param(s, kw, id=f"{s.name}-{i}") for s in SPECS for i, kw in enumerate(s.cases)]
-FIRST_CASES = [pytest.param(s, s.cases[0], id=s.name) for s in SPECS]
+SPECS = specs_of("loss")
+CASES = case_params("loss")
+FIRST_CASES = case_params("loss", first_only=True)
 
 
-def test_registry_lists_every_loss_the_notes_name():
-    assert set(registry.LOSSES) == {"mse", "mae", "huber", "rmse", "bce", "bce_with_logits",
-                                    "cross_entropy", "nll"}
+def test_every_loss_has_cases_and_every_cases_entry_is_registered():
+    assert set(cases.table("loss")) == set(registry.names("loss"))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_every_loss_has_something_to_be_checked_against(spec):
-    assert (spec.builtin is None) == (spec.name in V.ORACLES), (
+    assert (spec.builtin is None) == (cases.of(spec).oracle is not None), (
         "a loss needs exactly one of: a torch built-in, an oracle formula")
 
 
@@ -71,10 +72,10 @@ def test_torch_compile_inductor_cross_entropy():
     V.check_compile(spec, {"label_smoothing": 0.1}, backend="inductor")
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.invalid], ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", [s for s in SPECS if cases.of(s).invalid], ids=lambda s: s.name)
 def test_invalid_constructor_arguments_are_refused_naming_the_argument(spec):
     V.check_invalid(spec)
-    for kwargs, exc in spec.invalid:
+    for kwargs, exc in cases.of(spec).invalid:
         with pytest.raises(exc, match=next(iter(kwargs))):
             spec.reference(**kwargs)
 
@@ -161,7 +162,7 @@ def test_bce_with_logits_is_stable_for_large_logits(x):
 def test_nan_in_nan_out_and_gradients_like_torch():
     y = torch.tensor([0.0, 0.5])
     pairs = [(L.mse_loss, F.mse_loss), (L.l1_loss, F.l1_loss), (L.huber_loss, F.huber_loss),
-             (L.rmse_loss, lambda x, t, reduction: V.ORACLES["rmse"](reduction)(x, t)),
+             (L.rmse_loss, lambda x, t, reduction: rmse_oracle(reduction)(x, t)),
              (L.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits)]
     for fn, base in pairs:
         x = torch.tensor([float("nan"), 1.0], requires_grad=True)

@@ -8,24 +8,26 @@ import math
 
 import pytest
 import torch
-from conftest import DEVICES
+from conftest import DEVICES, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from nnref import normalization as N
 from nnref import registry
+from nnref.verify import cases
 from nnref.verify import normalization as V
 
-SPECS = list(registry.NORMALIZATION.values())
+SPECS = specs_of("norm")
 CASES = [pytest.param(s, kw, shape, id=f"{s.name}-{i}-{'x'.join(map(str, shape))}")
-         for s in SPECS for i, kw in enumerate(s.cases) for shape in s.extra["shapes"]]
+         for s in SPECS for i, kw in enumerate(cases.of(s).kwargs)
+         for shape in cases.of(s).shapes]
 SHAPES = [pytest.param(s, shape, id=f"{s.name}-{'x'.join(map(str, shape))}")
-          for s in SPECS for shape in s.extra["shapes"]]
+          for s in SPECS for shape in cases.of(s).shapes]
 
 
-def test_registry_lists_batch_norm_with_aliases():
-    assert set(registry.NORMALIZATION) == {"batch_norm1d", "batch_norm2d"}
+def test_every_norm_has_cases_and_batch_norm_its_aliases():
+    assert set(cases.table("norm")) == set(registry.names("norm"))
     for alias, name in (("bn1d", "batch_norm1d"), ("batchnorm2d", "batch_norm2d"),
                         ("BN2d", "batch_norm2d")):
         assert registry.spec("norm", alias).name == name
@@ -185,7 +187,7 @@ def test_functional_errors_name_the_argument():
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_invalid_constructor_arguments_are_refused(spec):
-    for kwargs, exc in spec.invalid:
+    for kwargs, exc in cases.of(spec).invalid:
         with pytest.raises(exc, match="num_features|momentum|eps"):
             spec.reference(**kwargs)
 

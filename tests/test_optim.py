@@ -1,5 +1,6 @@
 """Optimizers: lockstep parity with torch.optim (or an independent formula), driven by the
-registry, plus state dicts, schedulers, param groups, closures, memory and bad input."""
+registry and the cases in nnref.verify.cases.optim, plus state dicts, schedulers, param groups,
+closures, memory and bad input."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import inspect
 
 import pytest
 import torch
-from conftest import DEVICES
+from conftest import DEVICES, invalid_params, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -17,18 +18,19 @@ from torch.optim.optimizer import _default_to_fused_or_foreach
 from nnref import registry
 from nnref.optim import LARS, SGD
 from nnref.optim._common import default_foreach
-from nnref.verify import case_label
+from nnref.verify import case_label, cases
 from nnref.verify import optim as V
 
-SPECS = list(registry.OPTIMIZERS.values())
+SPECS = specs_of("optim")
 BUILTIN = [s for s in SPECS if s.builtin is not None]
 LOCKSTEP_STEPS = 500
 SHORT = 50
 
 
-CASES = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}") for s in SPECS for kw in V.cases(s)]
+CASES = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}")
+         for s in SPECS for kw in V.all_kwargs(s)]
 VARIANTS = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}")
-            for s in SPECS for kw in s.extra.get("variants", ())]
+            for s in SPECS for kw in cases.of(s).variants]
 PATHS = [pytest.param(torch.float32, False, id="float32-single_tensor"),
          pytest.param(torch.float64, True, id="float64-foreach")]
 
@@ -78,21 +80,22 @@ def test_lockstep_on_device_with_default_foreach(spec, device):
 def test_lockstep_low_precision(spec, dtype):
     # eps = 1e-8 rounds to 0 in float16, and both would divide by zero: use one it can hold
     eps = {"eps": 1e-3} if "eps" in inspect.signature(spec.builtin).parameters else {}
-    V.check_case(spec, {**spec.cases[-1], **eps}, 20, dtype)
+    V.check_case(spec, {**cases.of(spec).kwargs[-1], **eps}, 20, dtype)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_lockstep_with_random_hyperparameters(spec, data):
-    kwargs = {k: data.draw(st.floats(lo, hi), label=k) for k, (lo, hi) in spec.hyper.items()}
+    kwargs = {k: data.draw(st.floats(lo, hi), label=k)
+              for k, (lo, hi) in cases.of(spec).hyper.items()}
     kwargs["foreach"] = data.draw(st.booleans(), label="foreach")
     V.check_case(spec, kwargs, 30, torch.float64)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_single_tensor_and_foreach_paths_agree(spec):
-    kwargs = spec.cases[-1]
+    kwargs = cases.of(spec).kwargs[-1]
     make = lambda foreach: lambda p: spec.reference(  # noqa: E731
         p, **{**spec.defaults, **kwargs, "foreach": foreach})
     run = V.pair(make(False), make(True), torch.float64)
@@ -154,7 +157,7 @@ def test_lr_schedulers_drive_both_identically(spec, scheduler):
 
 @pytest.mark.parametrize("spec", BUILTIN, ids=lambda s: s.name)
 def test_state_dict_cross_loads_both_ways_mid_training(spec):
-    kwargs = {**spec.defaults, **spec.cases[-1]}
+    kwargs = {**spec.defaults, **cases.of(spec).kwargs[-1]}
     run = V.pair(lambda p: spec.reference(p, **kwargs), lambda p: spec.builtin(p, **kwargs))
     run.train(50)
     ref_sd, base_sd = run.opt_a.state_dict(), run.opt_b.state_dict()
@@ -205,10 +208,10 @@ def test_state_memory_matches_the_notes_table(spec):
     n = sum(p.numel() for p in model.parameters())
     state_bytes = sum(t.numel() * t.element_size() for s in opt.state.values()
                       for k, t in s.items() if k != "step")
-    assert state_bytes == spec.extra["state_bytes"] * n
+    assert state_bytes == cases.of(spec).state_bytes * n
 
 
-INVALID = [pytest.param(s, kw, exc, id=f"{s.name}-{kw}") for s in SPECS for kw, exc in s.invalid]
+INVALID = invalid_params("optim")
 
 
 @pytest.mark.parametrize("spec,kwargs,exc", INVALID)

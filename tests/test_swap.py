@@ -10,6 +10,7 @@ from torch import nn
 
 from nnref import dropout as D
 from nnref import registry, swap
+from nnref.verify import cases
 
 
 def mlp() -> nn.Module:
@@ -129,7 +130,7 @@ def _module_pairs():
                     and issubclass(spec.reference, nn.Module)):
                 continue
             accepted = inspect.signature(spec.builtin).parameters
-            for i, case in enumerate(spec.cases):
+            for i, case in enumerate(cases.of(spec).kwargs):
                 if set(case) <= set(accepted):
                     out.append(pytest.param(spec, case, id=f"{spec.kind}-{spec.name}-{i}"))
     return out
