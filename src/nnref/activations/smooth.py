@@ -50,13 +50,20 @@ def _check_positive(fn: str, name: str, value: float) -> None:
 
 
 def softplus(input: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> torch.Tensor:
-    r"""Softplus, a smooth ReLU.
+    r"""Softplus, a smooth ReLU, element-wise; see :class:`Softplus`.
 
     .. math:: f(x) = \frac{1}{\beta}\log(1 + e^{\beta x}), \qquad f'(x) = \sigma(\beta x)
 
-    and :math:`f(x) = x` where :math:`\beta x >` ``threshold`` (torch's linear tail, exact to
-    float precision there). ``beta`` must be positive: torch accepts any value and returns
-    garbage for :math:`\beta \le 0`.
+    Args:
+        input: floating-point tensor.
+        beta: sharpness :math:`\beta > 0`. Default: 1.0
+        threshold: above :math:`\beta x >` ``threshold`` the output is x. Default: 20.0
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.softplus(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([0.3133, 0.6931, 2.1269])
     """
     check_input(input, "softplus")
     _check_positive("softplus", "beta", beta)
@@ -64,11 +71,33 @@ def softplus(input: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) ->
 
 
 class Softplus(nn.Module):
-    r"""Softplus; see :func:`softplus`.
+    r"""Applies softplus, a smooth approximation of ReLU, element-wise.
+
+    .. math:: \text{Softplus}(x) = \frac{1}{\beta}\log(1 + e^{\beta x}), \qquad
+        \text{Softplus}'(x) = \sigma(\beta x)
+
+    Where :math:`\beta x >` ``threshold`` the output is ``x`` itself, bit for bit (torch's
+    linear tail), with derivative 1. ``beta`` must be positive: torch accepts any value and
+    returns garbage for :math:`\beta \le 0`.
 
     Args:
-        beta: sharpness (default 1.0), > 0.
-        threshold: above :math:`\beta x >` threshold the output is x (default 20.0).
+        beta: sharpness :math:`\beta > 0`. Default: 1.0
+        threshold: above :math:`\beta x >` threshold the output is x. Default: 20.0
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Softplus(beta=2.0)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([0.0091, 0.1566, 0.3466, 1.5243])
+        >>> y.sum().backward(); x.grad
+        tensor([0.0180, 0.2689, 0.5000, 0.9526])
     """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
@@ -111,14 +140,20 @@ class _SoftClippingFn(torch.autograd.Function):
 
 
 def soft_clipping(input: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
-    r"""Soft clipping (Klimek & Perelstein, 2018): a smooth clip of x to (0, 1).
+    r"""Soft clipping of x to (0, 1), element-wise; see :class:`SoftClipping`.
 
     .. math:: f(x) = \frac{1}{\alpha}\log\frac{1 + e^{\alpha x}}{1 + e^{\alpha(x - 1)}},
         \qquad f'(x) = \sigma(\alpha x) - \sigma(\alpha(x - 1))
 
-    Larger ``alpha`` (> 0) is closer to the hard clip. The notes' derivative (a product of
-    sinh and sech terms) is garbled; the expression above is the derivative of f.
-    No torch built-in.
+    Args:
+        input: floating-point tensor.
+        alpha: sharpness :math:`\alpha > 0`. Default: 1.0
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.soft_clipping(torch.tensor([-1.0, 0.5, 2.0]), alpha=10.0)
+        tensor([4.5397e-06, 5.0000e-01, 1.0000e+00])
     """
     check_input(input, "soft_clipping")
     _check_positive("soft_clipping", "alpha", alpha)
@@ -126,10 +161,32 @@ def soft_clipping(input: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
 
 
 class SoftClipping(nn.Module):
-    r"""Soft clipping to (0, 1); see :func:`soft_clipping`.
+    r"""Applies soft clipping (Klimek & Perelstein, 2018): a smooth clip of x to (0, 1).
+
+    .. math:: f(x) = \frac{1}{\alpha}\log\frac{1 + e^{\alpha x}}{1 + e^{\alpha(x - 1)}},
+        \qquad f'(x) = \sigma(\alpha x) - \sigma(\alpha(x - 1))
+
+    Larger :math:`\alpha` is closer to the hard clip. The lecture notes' derivative (a
+    product of sinh and sech terms) is garbled; the expression above is the derivative of f.
+    No torch built-in.
 
     Args:
-        alpha: sharpness (default 1.0), > 0.
+        alpha: sharpness :math:`\alpha > 0`. Default: 1.0
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.SoftClipping(alpha=5.0)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([9.0186e-06, 1.5667e-02, 1.3729e-01, 9.8433e-01])
+        >>> y.sum().backward(); x.grad
+        tensor([4.5092e-05, 7.5305e-02, 4.9331e-01, 7.5305e-02])
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
@@ -170,19 +227,48 @@ class _BentIdentityFn(torch.autograd.Function):
 
 
 def bent_identity(input: torch.Tensor) -> torch.Tensor:
-    r"""Bent identity.
+    r"""Bent identity, element-wise; see :class:`BentIdentity`.
 
     .. math:: f(x) = \frac{\sqrt{x^2 + 1} - 1}{2} + x, \qquad
         f'(x) = \frac{x}{2\sqrt{x^2 + 1}} + 1
 
-    No torch built-in.
+    Args:
+        input: floating-point tensor.
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.bent_identity(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.7929,  0.0000,  2.6180])
     """
     check_input(input, "bent_identity")
     return _BentIdentityFn.apply(input)
 
 
 class BentIdentity(nn.Module):
-    r"""Bent identity; see :func:`bent_identity`."""
+    r"""Applies the bent identity, element-wise.
+
+    .. math:: f(x) = \frac{\sqrt{x^2 + 1} - 1}{2} + x, \qquad
+        f'(x) = \frac{x}{2\sqrt{x^2 + 1}} + 1
+
+    The square root is ``hypot(x, 1)``, so :math:`x^2` never overflows; :math:`f(-\infty) =
+    -\infty` and :math:`f'(\pm\infty) = 1 \pm 1/2`. No torch built-in.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.BentIdentity()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-1.3820, -0.4410,  0.0000,  1.9014])
+        >>> y.sum().backward(); x.grad
+        tensor([0.5528, 0.7764, 1.0000, 1.4160])
+    """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return bent_identity(input)
@@ -275,7 +361,35 @@ def _sign(alpha: torch.Tensor) -> int:
 
 
 def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
-    r"""Soft exponential (Godfrey & Gashler, 2015): interpolates log, identity and exp.
+    r"""Soft exponential, element-wise; see :class:`SoftExponential`.
+
+    .. math:: f(\alpha, x) = \begin{cases} -\frac{\ln(1 - \alpha(x + \alpha))}{\alpha} &
+        \alpha < 0 \\ x & \alpha = 0 \\ \frac{e^{\alpha x} - 1}{\alpha} + \alpha & \alpha > 0
+        \end{cases} \qquad \frac{\partial f}{\partial x} = \begin{cases}
+        \frac{1}{1 - \alpha(\alpha + x)} & \alpha < 0 \\ e^{\alpha x} & \alpha \ge 0 \end{cases}
+
+    Args:
+        input: floating-point tensor.
+        alpha: :math:`\alpha`, a scalar (float or tensor).
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.soft_exponential(torch.tensor([-1.0, 0.0, 2.0]), 0.5)
+        tensor([-0.2869,  0.5000,  3.9366])
+    """
+    check_input(input, "soft_exponential")
+    if not isinstance(alpha, torch.Tensor):
+        alpha = torch.tensor(float(alpha), dtype=input.dtype, device=input.device)
+    if alpha.numel() != 1:
+        raise ValueError(f"soft_exponential(): alpha must be a scalar, got shape "
+                         f"{tuple(alpha.shape)}")
+    return _SoftExponentialFn.apply(input, alpha)
+
+
+class SoftExponential(nn.Module):
+    r"""Applies the soft exponential (Godfrey & Gashler, 2015), with a learnable :math:`\alpha`:
+    interpolates log (:math:`\alpha = -1`), identity (0) and exp (1).
 
     .. math:: f(\alpha, x) = \begin{cases} -\frac{\ln(1 - \alpha(x + \alpha))}{\alpha} &
         \alpha < 0 \\ x & \alpha = 0 \\ \frac{e^{\alpha x} - 1}{\alpha} + \alpha & \alpha > 0
@@ -288,32 +402,35 @@ def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.
         \frac{x e^{\alpha x}}{\alpha} - \frac{e^{\alpha x} - 1}{\alpha^2} + 1 & \alpha > 0
         \end{cases}
 
-    Both non-zero branches are differences of nearly equal terms when :math:`|\alpha x|` is
-    small; the backward evaluates them in a cancellation-free form (series near 0, float64).
-
-    ``alpha`` is a scalar (tensor or float). For :math:`\alpha < 0` the function is defined
-    only for :math:`x > 1/\alpha - \alpha`; outside, the log argument is negative and the
-    result NaN, as the formula says. The notes' table drops the :math:`+\alpha` of the
-    :math:`\alpha > 0` branch and writes :math:`\varepsilon` for :math:`\alpha` when
-    :math:`\alpha < 0`. No torch built-in.
-    """
-    check_input(input, "soft_exponential")
-    if not isinstance(alpha, torch.Tensor):
-        alpha = torch.tensor(float(alpha), dtype=input.dtype, device=input.device)
-    if alpha.numel() != 1:
-        raise ValueError(f"soft_exponential(): alpha must be a scalar, got shape "
-                         f"{tuple(alpha.shape)}")
-    return _SoftExponentialFn.apply(input, alpha)
-
-
-class SoftExponential(nn.Module):
-    r"""Soft exponential with a learnable :math:`\alpha`; see :func:`soft_exponential`.
+    Both non-zero branches of :math:`\partial f / \partial \alpha` are differences of nearly
+    equal terms when :math:`|\alpha x|` is small; the backward evaluates them in a
+    cancellation-free form (series near 0, float64). For :math:`\alpha < 0` the function is
+    defined only for :math:`x > 1/\alpha - \alpha`; outside, the log argument is negative
+    and the result NaN, as the formula says. The lecture notes' table drops the
+    :math:`+\alpha` of the :math:`\alpha > 0` branch and writes :math:`\varepsilon` for
+    :math:`\alpha` when :math:`\alpha < 0`. No torch built-in.
 
     Args:
-        alpha: initial value of the learnable parameter (default 0.0: the identity).
+        alpha: initial value of the learnable :math:`\alpha` (0 is the identity).
+            Default: 0.0
 
     Attributes:
         alpha: the learnable scalar parameter.
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.SoftExponential(alpha=0.5)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.7642,  0.0576,  0.5000,  2.7340])
+        >>> y.sum().backward(); x.grad
+        tensor([0.3679, 0.7788, 1.0000, 2.1170])
     """
 
     def __init__(self, alpha: float = 0.0, device=None, dtype=None) -> None:
@@ -375,12 +492,19 @@ class _SwishFn(torch.autograd.Function):
 
 
 def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    r"""Sigmoid linear unit (Swish-1).
+    r"""Sigmoid linear unit (Swish-1), element-wise; see :class:`SiLU`.
 
-    .. math:: f(x) = x\sigma(x), \qquad f'(x) = f(x) + \sigma(x)(1 - f(x))
-        = \sigma(x)\,(1 + x(1 - \sigma(x)))
+    .. math:: f(x) = x\sigma(x), \qquad f'(x) = \sigma(x)\,(1 + x(1 - \sigma(x)))
 
-    The notes garble this derivative.
+    Args:
+        input: floating-point tensor.
+        inplace: overwrite ``input``. Default: ``False``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.silu(torch.tensor([-1.0, 0.0, 2.0]))
+        tensor([-0.2689,  0.0000,  1.7616])
     """
     check_input(input, "silu")
     return apply_maybe_inplace(lambda x: _SwishFn.apply(x, 1.0), input, inplace,
@@ -388,10 +512,30 @@ def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 
 
 class SiLU(nn.Module):
-    r"""Sigmoid linear unit :math:`x\sigma(x)`; see :func:`silu`.
+    r"""Applies the sigmoid linear unit (SiLU, Swish-1), element-wise.
+
+    .. math:: \text{SiLU}(x) = x\sigma(x), \qquad \text{SiLU}'(x) = f(x) + \sigma(x)(1 -
+        f(x)) = \sigma(x)\,(1 + x(1 - \sigma(x)))
+
+    The lecture notes garble this derivative.
 
     Args:
-        inplace: overwrite the input (default ``False``).
+        inplace: overwrite the input. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.SiLU()
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.2384, -0.1888,  0.0000,  1.2264])
+        >>> y.sum().backward(); x.grad
+        tensor([-0.0908,  0.2600,  0.5000,  1.0413])
     """
 
     def __init__(self, inplace: bool = False) -> None:
@@ -406,15 +550,21 @@ class SiLU(nn.Module):
 
 
 def swish(input: torch.Tensor, beta: torch.Tensor | float = 1.0) -> torch.Tensor:
-    r"""Swish-β (Ramachandran et al., 2017).
+    r"""Swish-β, element-wise; see :class:`Swish`.
 
     .. math:: f(x) = x\sigma(\beta x), \qquad
         \frac{\partial f}{\partial x} = \sigma(\beta x) + \beta x \sigma(\beta x)(1 -
-        \sigma(\beta x)), \qquad \frac{\partial f}{\partial \beta} = x^2 \sigma(\beta x)(1 -
         \sigma(\beta x))
 
-    ``beta`` is a float or a scalar tensor (learnable in :class:`Swish`). β = 1 is SiLU; as
-    β → ∞ it tends to ReLU. No torch built-in for β ≠ 1.
+    Args:
+        input: floating-point tensor.
+        beta: :math:`\beta`, a float or a scalar tensor. Default: 1.0
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.swish(torch.tensor([-1.0, 0.0, 2.0]), beta=2.0)
+        tensor([-0.1192,  0.0000,  1.9640])
     """
     check_input(input, "swish")
     if isinstance(beta, torch.Tensor) and beta.numel() != 1:
@@ -423,11 +573,34 @@ def swish(input: torch.Tensor, beta: torch.Tensor | float = 1.0) -> torch.Tensor
 
 
 class Swish(nn.Module):
-    r"""Swish-β :math:`x\sigma(\beta x)`; see :func:`swish`.
+    r"""Applies Swish-β (Ramachandran et al., 2017), element-wise, with β fixed or learnable.
+
+    .. math:: \text{Swish}(x) = x\sigma(\beta x), \qquad
+        \frac{\partial f}{\partial x} = \sigma(\beta x) + \beta x \sigma(\beta x)(1 -
+        \sigma(\beta x)), \qquad \frac{\partial f}{\partial \beta} = x^2 \sigma(\beta x)(1 -
+        \sigma(\beta x))
+
+    β = 1 is SiLU; as β → ∞ it tends to ReLU. The lecture notes garble the derivative. No
+    torch built-in for β ≠ 1.
 
     Args:
-        beta: the (initial) value of β (default 1.0).
-        learnable: make β a trained parameter (default ``False``: a fixed float).
+        beta: the (initial) value of β. Default: 1.0
+        learnable: make β a trained scalar parameter. Default: ``False``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Swish(beta=2.0)
+        >>> x = torch.tensor([-2.0, -0.5, 0.0, 1.5], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([-0.0360, -0.1345,  0.0000,  1.4289])
+        >>> y.sum().backward(); x.grad
+        tensor([-0.0527,  0.0723,  0.5000,  1.0881])
     """
 
     def __init__(self, beta: float = 1.0, learnable: bool = False, device=None,

@@ -67,28 +67,56 @@ class _SoftmaxFn(torch.autograd.Function):
 
 def softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3,
             dtype: torch.dtype | None = None) -> torch.Tensor:
-    r"""Softmax along ``dim``.
+    r"""Softmax along ``dim``; see :class:`Softmax`.
 
     .. math:: s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j, \qquad
         \frac{\partial L}{\partial x} = s \odot \Big(g - \sum_j g_j s_j\Big)
 
-    Subtracting the max leaves the value unchanged and keeps every exponent <= 0, so nothing
-    overflows. The backward is the Jacobian-vector product; the Jacobian is never formed.
-    For two classes, softmax of (a, b) equals sigmoid(a - b) for the first.
-
     Args:
-        dim: the dimension to normalise; ``None`` follows torch's deprecated implicit choice.
-        dtype: cast the input to this dtype first.
+        input: floating-point tensor.
+        dim: the dimension to normalise; ``None`` follows torch's deprecated implicit choice
+            (with its warning). Default: ``None``
+        dtype: cast the input to this dtype first. Default: ``None``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=1)
+        tensor([[0.0900, 0.2447, 0.6652]])
     """
     input, dim = _prepare(input, dim, dtype, "softmax")
     return _SoftmaxFn.apply(input, dim)
 
 
 class Softmax(nn.Module):
-    r"""Softmax along ``dim``; see :func:`softmax`.
+    r"""Applies softmax along ``dim``: the outputs are positive and sum to 1.
+
+    .. math:: \text{Softmax}(x)_i = s_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad
+        m = \max_j x_j, \qquad \frac{\partial s_i}{\partial x_j} = s_i(\delta_{ij} - s_j)
+
+    Subtracting the max leaves the value unchanged and keeps every exponent :math:`\le 0`, so
+    nothing overflows. The backward is the Jacobian-vector product
+    :math:`s \odot (g - \sum_j g_j s_j)`; the Jacobian is never formed. For two classes,
+    softmax of :math:`(a, b)` equals :math:`\sigma(a - b)` for the first.
 
     Args:
-        dim: dimension along which the outputs sum to 1.
+        dim: dimension along which the outputs sum to 1; ``None`` follows torch's deprecated
+            implicit choice. Default: ``None``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.Softmax(dim=1)
+        >>> x = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([[0.0900, 0.2447, 0.6652]])
+        >>> y[0, 2].backward(); x.grad
+        tensor([[-0.0599, -0.1628,  0.2227]])
     """
 
     def __init__(self, dim: int | None = None) -> None:
@@ -127,19 +155,55 @@ class _LogSoftmaxFn(torch.autograd.Function):
 
 def log_softmax(input: torch.Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype: torch.dtype | None = None) -> torch.Tensor:
-    r"""Log-softmax along ``dim``.
+    r"""Log-softmax along ``dim``; see :class:`LogSoftmax`.
 
     .. math:: y_i = x_i - m - \log\sum_j e^{x_j - m}, \qquad
         \frac{\partial L}{\partial x} = g - e^{y} \sum_j g_j
 
-    Computed as a log-sum-exp, never as ``log(softmax(x))`` (which underflows to -inf).
+    Args:
+        input: floating-point tensor.
+        dim: the dimension to normalise; ``None`` follows torch's deprecated implicit choice
+            (with its warning). Default: ``None``
+        dtype: cast the input to this dtype first. Default: ``None``
+
+    Examples::
+
+        >>> import nnref
+        >>> nnref.activations.log_softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=1)
+        tensor([[-2.4076, -1.4076, -0.4076]])
     """
     input, dim = _prepare(input, dim, dtype, "log_softmax")
     return _LogSoftmaxFn.apply(input, dim)
 
 
 class LogSoftmax(nn.Module):
-    r"""Log-softmax along ``dim``; see :func:`log_softmax`."""
+    r"""Applies log-softmax along ``dim``: the log of softmax, formed without it.
+
+    .. math:: \text{LogSoftmax}(x)_i = y_i = (x_i - m) - \log\sum_j e^{x_j - m}, \quad
+        m = \max_j x_j, \qquad \frac{\partial y_i}{\partial x_j} = \delta_{ij} - e^{y_j}
+
+    Computed as a log-sum-exp, never as ``log(softmax(x))`` (which underflows to
+    :math:`-\infty` for very negative logits).
+
+    Args:
+        dim: dimension along which to normalise; ``None`` follows torch's deprecated implicit
+            choice. Default: ``None``
+
+    Shape:
+        - Input: :math:`(*)`, where :math:`*` means any number of dimensions.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> import nnref
+        >>> m = nnref.activations.LogSoftmax(dim=1)
+        >>> x = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+        >>> y = m(x)
+        >>> y.detach()
+        tensor([[-2.4076, -1.4076, -0.4076]])
+        >>> y[0, 2].backward(); x.grad
+        tensor([[-0.0900, -0.2447,  0.3348]])
+    """
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
