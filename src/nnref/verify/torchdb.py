@@ -551,6 +551,29 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
     exc = _raises(lambda: back.load_state_dict(mine.state_dict()))
     if exc is not None:
         note("state_dict", what, "torch cannot load nnref's", _short(exc))
+    def exact(fwd: bool):
+        """torch's module in float64 on the same values: what float16/bfloat16 are judged by."""
+        m = torch_cls(*c.args, **c.kwargs).to(device=device, dtype=torch.float64)
+        m.train(training).load_state_dict(theirs.state_dict())
+        args, kw = torch.utils._pytree.tree_map(
+            lambda t: t.detach().double().requires_grad_(t.requires_grad)
+            if isinstance(t, torch.Tensor) and t.is_floating_point() else t, (f.args, f.kwargs))
+        out = m(*args, **kw)
+        if fwd:
+            return out
+        ins = [t for t in _tensors((args, kw)) if t.requires_grad] + [
+            p for p in m.parameters() if p.requires_grad]
+        return _grads(_as_list(out), ins)
+
+    def compare(check, got, want) -> bool:
+        msg = _differs(got, want)
+        if msg and dtype in (torch.float16, torch.bfloat16) and _as_accurate(
+                got, want, exact(check == "forward"), dtype):
+            msg = ""
+        if msg:
+            note(check, what, "differs", msg)
+        return not msg
+
     args_m, kw_m = _clone((f.args, f.kwargs))
     args_t, kw_t = _clone((f.args, f.kwargs))
     want = theirs(*args_t, **kw_t)
@@ -559,8 +582,7 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
     except Exception as exc:
         note("forward", what, f"nnref raises {type(exc).__name__}", _short(exc))
         return
-    if msg := _differs(got, want):
-        note("forward", what, "differs", msg)
+    if not compare("forward", got, want):
         return
     if msg := _differs(dict(mine.named_buffers()), dict(theirs.named_buffers())):
         note("buffers after forward", what, "differs", msg)
@@ -574,8 +596,7 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
         except Exception as exc:
             note("gradient", what, f"nnref raises {type(exc).__name__}", _short(exc))
         else:
-            if msg := _differs(g_m, _grads(_as_list(want), ins_t)):
-                note("gradient", what, "differs", msg)
+            compare("gradient", g_m, _grads(_as_list(want), ins_t))
     x = next(iter(_tensors(f.args)), None)
     if x is not None and x.dim() == 4:
         _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, what, note)
