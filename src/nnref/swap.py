@@ -11,12 +11,25 @@ attributes (torch stores them under their argument names: ``p``, ``inplace``, ``
 ``Parameter`` and buffer objects (so an optimizer built on ``model.parameters()`` keeps
 working, and device/dtype/``requires_grad`` are kept) and its train/eval mode.
 
-Example::
+Examples::
 
     >>> model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.2))
-    >>> report = to_reference(model)   # model now holds nnref BatchNorm1d, ReLU, Dropout
-    >>> print(report)
-    >>> to_builtin(model)              # and back
+    >>> weight = model[1].weight
+    >>> print(to_reference(model))
+    swap to reference: 3 replaced, 1 without counterpart, 0 skipped
+      replaced  1: torch.BatchNorm1d -> nnref.BatchNorm1d
+      replaced  2: torch.ReLU -> nnref.ReLU
+      replaced  3: torch.Dropout -> nnref.Dropout
+      kept      0: torch.Linear (no counterpart)
+    >>> type(model[1]).__module__, model[1].weight is weight
+    ('nnref.normalization', True)
+    >>> print(to_builtin(model))
+    swap to torch: 3 replaced, 0 without counterpart, 0 skipped
+      replaced  1: nnref.BatchNorm1d -> torch.BatchNorm1d
+      replaced  2: nnref.ReLU -> torch.ReLU
+      replaced  3: nnref.Dropout -> torch.Dropout
+    >>> type(model[2]) is nn.ReLU
+    True
 """
 
 from __future__ import annotations
