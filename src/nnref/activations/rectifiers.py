@@ -3,7 +3,10 @@ r"""The rectifier family: ReLU and its variants, ELU/SELU and the adaptive piece
 Kinks follow torch: the derivative at 0 is 0 for ReLU (and BReLU, APL), the negative slope for
 Leaky/PReLU/RReLU, and the negative branch for ELU/SELU; so does the gradient at NaN. Branches
 are selected arithmetically with the float step H(x) of :func:`~nnref.activations._common.step`
-(see there why not with bool masks); backward keeps what torch keeps, never more.
+(see there why not with bool masks) or by splitting x = max(x, 0) + min(x, 0): each branch is
+multiplied by an exact 0/1 and the two are added, never folded into one product
+(x (a + (1 - a) H) rounds 1 - a for a large slope), so the identity side is x bit for bit.
+Backward keeps what torch keeps, never more.
 """
 
 from __future__ import annotations
@@ -264,8 +267,8 @@ class LeakyReLU(nn.Module):
         \qquad \text{LeakyReLU}'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}
 
     with :math:`a` = ``negative_slope``; :math:`f'(0) = a`, as torch. The positive side is
-    ``x`` bit for bit for any slope. The lecture notes write the negative branch as ``0.01``;
-    it is :math:`0.01 x`.
+    ``x`` bit for bit for any finite slope. The lecture notes write the negative branch as
+    ``0.01``; it is :math:`0.01 x`.
 
     Args:
         negative_slope: slope :math:`a` for :math:`x \le 0`. Default: 0.01
