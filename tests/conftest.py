@@ -112,3 +112,50 @@ def run_in_process(monkeypatch, tmp_path, *overrides, multirun=True):
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(ROOT / "experiments" / "train.py"), run_name="__main__")
     return tmp_path / "sweep"
+
+
+# A user's own activation, as a user would write it in a module of their own: a Function, a
+# Module, one Spec and its cases, registered on import. {name} and {grad_scale} are filled in
+# (grad_scale != 1 gives a deliberately wrong derivative the harness must catch).
+USER_ACTIVATION = '''
+import torch
+from nnref import registry, verify
+from nnref.verify.cases.activation import ActivationCases
+
+
+class _ScaledTanh(torch.autograd.Function):
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return 1.7159 * torch.tanh(x * (2 / 3))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        t = torch.tanh(x * (2 / 3))
+        return grad * (1.7159 * 2 / 3 * {grad_scale}) * (1 - t * t)
+
+
+class ScaledTanh(torch.nn.Module):
+    def forward(self, x):
+        return _ScaledTanh.apply(x)
+
+
+verify.register(
+    registry.Spec("{name}", "activation", ScaledTanh, None, output_range=(-1.7159, 1.7159),
+                  family="sigmoid", note="LeCun's 1.7159 tanh(2x/3)"),
+    ActivationCases(oracle=lambda module, x: 1.7159 * torch.tanh(x * (2 / 3))),
+)
+'''
+
+
+def write_user_module(directory, module: str, name: str, grad_scale: float = 1.0):
+    """Write :data:`USER_ACTIVATION` as ``directory/module.py``; returns its path."""
+    path = directory / f"{module}.py"
+    path.write_text(USER_ACTIVATION.format(name=name, grad_scale=grad_scale))
+    return path

@@ -1,8 +1,10 @@
-"""Command line: ``python -m nnref verify`` (also the ``nnref`` console script)."""
+"""Command line: ``python -m nnref verify | bench | list`` (also the ``nnref`` console script)."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import sys
 
 from nnref import registry, verify
@@ -12,8 +14,6 @@ def _builtin_name(obj) -> str:
     if obj is None:
         return "none (oracle)"
     module, name = obj.__module__, obj.__qualname__
-    if module.startswith("nnref"):  # a thin adapter over torch, kept in the registry
-        return f"torch via `registry.{name}`"
     return f"`{_short(module)}.{name}`"
 
 
@@ -37,7 +37,30 @@ def registry_table(kinds=None) -> str:
     return "\n".join(lines)
 
 
+def _unknown_names(names: list[str], kinds: list[str]) -> str | None:
+    """One line for the first of ``names`` no component of ``kinds`` is called, or None."""
+    valid = [n for kind in kinds for n in registry.names(kind, aliases=True)]
+    for name in names:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" did you mean {close[0]!r}?" if close else ""
+            canonical = [n for kind in kinds for n in registry.names(kind)]
+            return f"unknown --name {name!r};{hint} choices: {', '.join(canonical)}"
+    return None
+
+
+def _bench(argv: list[str]) -> int:
+    # Imported here: the benchmarks pull in torch.utils.benchmark and the model sections,
+    # which `verify` and `list` never need.
+    from nnref import bench
+
+    return bench.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the bench section parses its own arguments
+        return _bench(argv[1:])
     parser = argparse.ArgumentParser(prog="nnref", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="check every registered component against torch")
@@ -46,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", action="append",
                    help="cpu, cuda, ... (repeatable); default: cpu and cuda when available")
     p.add_argument("--name", action="append", help="only this component (repeatable)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (repeatable): a module that registers components "
+                        "with nnref.verify.register")
+    sub.add_parser("bench", help="time the references against torch (python -m nnref bench -h)")
     p_list = sub.add_parser("list", help="print the registry as a markdown table")
     p_list.add_argument("--kind", action="append", choices=list(registry.KINDS))
     args = parser.parse_args(argv)
@@ -54,6 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         print(registry_table(args.kind))
         return 0
 
+    for module in args.imports:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a user's module: report it in one line, not a traceback
+            print(f"nnref verify: --import {module}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 2
+    kinds = args.kind or list(registry.KINDS)
+    if args.name and (problem := _unknown_names(args.name, kinds)):
+        print(f"nnref verify: {problem}", file=sys.stderr)
+        return 2
     rows = verify.run(args.kind, args.device, args.name)
     print(verify.format_table(rows))
     failed = [r for r in rows if not r.ok]
