@@ -23,37 +23,67 @@ __all__ = ["Adagrad"]
 
 
 class Adagrad(ReferenceOptimizer):
-    r"""AdaGrad (Duchi et al., 2011).
+    r"""AdaGrad (Duchi et al., 2011): per-coordinate learning rates from the summed squares.
 
     .. math::
-        \begin{aligned}
-        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
-        \tilde\gamma_t &\leftarrow \gamma / (1 + (t - 1)\eta) \\
-        G_t &\leftarrow G_{t-1} + g_t^2, \qquad G_0 = \text{initial\_accumulator\_value} \\
-        \theta_t &\leftarrow \theta_{t-1} - \tilde\gamma_t \, \frac{g_t}{\sqrt{G_t} + \epsilon}
-        \end{aligned}
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
+           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
+           \ \eta \text{ (lr\_decay)},\ \tau \text{ (initial\_accumulator\_value)},
+           \ \epsilon \text{ (eps)},\ \textit{maximize} \\
+       &\textbf{initialize}: G_0 \leftarrow \tau \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
+           \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm}\textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1} \\
+       &\hspace{5mm}\tilde\gamma \leftarrow \gamma / (1 + (t - 1)\,\eta) \\
+       &\hspace{5mm} G_t \leftarrow G_{t-1} + g_t^2 \\
+       &\hspace{5mm}\theta_t \leftarrow \theta_{t-1} - \tilde\gamma\,
+           \frac{g_t}{\sqrt{G_t} + \epsilon} \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ \theta_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
-    with learning-rate decay :math:`\eta` and weight decay :math:`\lambda`. The effective step
-    of a coordinate, :math:`\tilde\gamma_t/\sqrt{G_t}`, only shrinks: coordinates with large
-    past gradients slow down for good (the notes' ``G += g^2; w -= a g / (sqrt(G) + eps)``).
-    The accumulator lives in ``state["sum"]``, created with the optimizer as torch does, and
-    starts at the constructor's ``initial_accumulator_value`` in every param group (like
-    torch, a per-group value is ignored).
+    The effective step of a coordinate, :math:`\tilde\gamma/\sqrt{G_t}`, only shrinks:
+    coordinates with large past gradients slow down for good. This is the notes'
+    :math:`G \mathrel{+}= g^2,\ w \mathrel{-}= \alpha g/(\sqrt G + \epsilon)`; torch adds the
+    learning-rate decay :math:`\eta` and the starting value :math:`\tau` (both 0 by default).
+    The accumulator lives in ``state["sum"]`` (4 bytes per float32 parameter), created with
+    the optimizer as torch does, and starts at the constructor's ``initial_accumulator_value``
+    in every param group (like torch, a per-group value is ignored).
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported without weight decay: only
     the rows present in the gradient are updated.
 
     Args:
-        params (iterable): parameters or dicts defining parameter groups.
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
         lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-2).
         lr_decay (float, optional): learning-rate decay :math:`\eta \ge 0` (default: 0).
         weight_decay (float, optional): L2 penalty :math:`\lambda \ge 0` (default: 0).
-        initial_accumulator_value (float, optional): :math:`G_0 \ge 0` (default: 0).
+        initial_accumulator_value (float, optional): :math:`\tau \ge 0` (default: 0).
         eps (float, optional): added to the denominator, :math:`\epsilon \ge 0`
             (default: 1e-10).
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
             torch (default: None).
         maximize (bool, optional): maximize the objective instead (default: False).
+        differentiable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
+        fused (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: None).
+
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = Adagrad([w], lr=0.1)
+        >>> w.grad = torch.tensor([0.5, -3.0])
+        >>> opt.step()
+        >>> opt.state[w]["sum"]  # G_1 = g^2
+        tensor([0.2500, 9.0000])
+        >>> w.detach()  # g / sqrt(g^2): the first step is lr against the sign
+        tensor([ 0.9000, -1.9000])
     """
 
     supports_sparse = True

@@ -31,41 +31,87 @@ def _check_tensor_hyperparameter(value, name: str, foreach: bool | None) -> None
 
 
 class Adam(ReferenceOptimizer):
-    r"""Adam (Kingma & Ba, 2015), with the AMSGrad variant and optional decoupled weight decay.
+    r"""Adam (Kingma & Ba, 2015): momentum and RMSProp scaling, each average bias-corrected.
 
     .. math::
-        \begin{aligned}
-        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1}
-            && \text{(L2; with decoupled weight decay instead }
-            \theta_{t-1} \leftarrow (1 - \gamma\lambda)\theta_{t-1}) \\
-        m_t &\leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t
-            && \text{(momentum, computed as a lerp)} \\
-        v_t &\leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 && \text{(RMSProp)} \\
-        \hat v_t &\leftarrow \max(\hat v_{t-1}, v_t) \text{ if amsgrad else } v_t \\
-        \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
-            \frac{m_t}{\sqrt{\hat v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
-        \end{aligned}
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},
+           \ \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)},
+           \ \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)},
+           \ \textit{amsgrad},\ \textit{maximize},\ \textit{decoupled\_weight\_decay} \\
+       &\textbf{initialize}: m_0 \leftarrow 0 \text{ (first moment)},
+           \ v_0 \leftarrow 0 \text{ (second moment)},\ v^{max}_0 \leftarrow 0 \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
+           \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm}\textbf{if}\ \lambda \ne 0 \text{ and } \textit{decoupled\_weight\_decay}:
+           \ \theta_{t-1} \leftarrow (1 - \gamma\lambda)\,\theta_{t-1} \\
+       &\hspace{5mm}\textbf{else if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1} \\
+       &\hspace{5mm} m_t \leftarrow \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \\
+       &\hspace{5mm} v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \\
+       &\hspace{5mm}\textbf{if}\ \textit{amsgrad}:\ v^{max}_t \leftarrow
+           \max(v^{max}_{t-1}, v_t),\ \hat v_t \leftarrow v^{max}_t
+           \quad\textbf{else}\ \hat v_t \leftarrow v_t \\
+       &\hspace{5mm}\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+           \frac{m_t}{\sqrt{\hat v_t}\,/\sqrt{1 - \beta_2^t} + \epsilon} \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ \theta_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
-    with :math:`m_0 = v_0 = \hat v_0 = 0`. Dividing by :math:`1 - \beta^t` undoes the bias of
-    averages started at zero (without it the first steps would be :math:`1 - \beta_1` times too
-    short). State keys: ``step`` (a 0-d CPU tensor), ``exp_avg`` (:math:`m`), ``exp_avg_sq``
-    (:math:`v`) and, with ``amsgrad``, ``max_exp_avg_sq`` (:math:`\hat v`): 8 bytes per float32
-    parameter (12 with amsgrad).
+    Averages started at zero are biased towards zero: dividing by :math:`1 - \beta^t` undoes
+    it, so the first step is :math:`\gamma\,\operatorname{sign}(g_1)` per coordinate instead of
+    :math:`1 - \beta_1` times that. The lecture notes describe Adam as momentum plus RMSProp
+    with bias correction, i.e. :math:`\hat m_t = m_t/(1 - \beta_1^t)`,
+    :math:`\hat v_t = v_t/(1 - \beta_2^t)`, :math:`\theta_t = \theta_{t-1} - \gamma\hat m_t /
+    (\sqrt{\hat v_t} + \epsilon)`: the same update. The box applies the corrections to the step
+    size and the root instead, in torch's order of operations (:math:`m` as a lerp), so that
+    this class and ``torch.optim.Adam`` stay bit-for-bit equal.
+
+    State keys: ``step`` (a 0-d CPU tensor), ``exp_avg`` (:math:`m`), ``exp_avg_sq``
+    (:math:`v`) and, with ``amsgrad``, ``max_exp_avg_sq`` (:math:`v^{max}`): 8 bytes per
+    float32 parameter (12 with ``amsgrad``), the notes' figure.
 
     Args:
-        params (iterable): parameters or dicts defining parameter groups.
-        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
-        betas (tuple[float, float], optional): :math:`(\beta_1, \beta_2)`, each in [0, 1)
-            (default: (0.9, 0.999)).
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
+        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3). A tensor
+            is refused with ``foreach=True``, as torch does.
+        betas (tuple[float | Tensor, float | Tensor], optional): :math:`(\beta_1, \beta_2)`,
+            each in [0, 1), both floats or both tensors (default: (0.9, 0.999)).
         eps (float, optional): added to the denominator, :math:`\epsilon \ge 0`
             (default: 1e-8).
         weight_decay (float, optional): :math:`\lambda \ge 0` (default: 0).
-        amsgrad (bool, optional): use the running maximum of :math:`v` (default: False).
+        amsgrad (bool, optional): divide by the running maximum of :math:`v` (default: False).
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
             torch (default: None).
         maximize (bool, optional): maximize the objective instead (default: False).
+        capturable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
+        differentiable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
+        fused (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: None).
         decoupled_weight_decay (bool, optional): decay the weights directly instead of adding
             :math:`\lambda\theta` to the gradient; this is AdamW (default: False).
+
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = Adam([w], lr=0.1)
+        >>> w.grad = torch.tensor([0.5, -3.0])
+        >>> opt.step()
+        >>> w.detach()  # bias-corrected: the first step is lr against each gradient's sign
+        tensor([ 0.9000, -1.9000])
+        >>> sorted(opt.state[w])
+        ['exp_avg', 'exp_avg_sq', 'step']
+        >>> twin = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> theirs = torch.optim.Adam([twin], lr=0.1)
+        >>> twin.grad = torch.tensor([0.5, -3.0])
+        >>> theirs.step()
+        >>> torch.equal(w, twin)
+        True
     """
 
     def __init__(
@@ -132,25 +178,26 @@ class Adam(ReferenceOptimizer):
             state = self._init_state(p, group)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             if group["maximize"]:
-                grad = -grad
-            state["step"] += 1
+                grad = -grad  # g_t = -grad f: ascend
+            state["step"] += 1  # t
             if wd != 0:
                 if group["decoupled_weight_decay"]:
-                    p.mul_(1 - lr * wd)
+                    p.mul_(1 - lr * wd)  # theta <- (1 - gamma lambda) theta, outside m and v
                 else:
-                    grad = grad.add(p, alpha=wd)
+                    grad = grad.add(p, alpha=wd)  # g_t + lambda theta, a new tensor: never p.grad
+            # m_t = beta1 m + (1 - beta1) g_t, written as a lerp because torch rounds it so
             exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t
             step = step_value(state["step"])
-            step_size = lr / (1 - beta1**step)
-            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            step_size = lr / (1 - beta1**step)  # gamma / (1 - beta1^t)
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5  # sqrt(1 - beta2^t)
             if amsgrad:
                 second = state["max_exp_avg_sq"]
-                torch.maximum(second, exp_avg_sq, out=second)
+                torch.maximum(second, exp_avg_sq, out=second)  # v^max_t = max(v^max, v_t)
             else:
                 second = exp_avg_sq
             denom = (second.sqrt() / bias_correction2_sqrt).add_(eps)
-            p.addcdiv_(exp_avg, denom, value=-step_size)
+            p.addcdiv_(exp_avg, denom, value=-step_size)  # theta_t
 
     def _multi_tensor(self, group, params, grads) -> None:
         # foreach=None picks this path on CUDA after construction: torch refuses tensors here too
@@ -206,13 +253,57 @@ class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
 
     .. math::
-        \theta_{t-1} \leftarrow (1 - \gamma\lambda)\,\theta_{t-1}, \quad\text{then the Adam
-        update of } \theta_{t-1} \text{ with } g_t = \pm\nabla f(\theta_{t-1})
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},
+           \ \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)},
+           \ \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)},
+           \ \textit{amsgrad},\ \textit{maximize} \\
+       &\textbf{initialize}: m_0 \leftarrow 0,\ v_0 \leftarrow 0,\ v^{max}_0 \leftarrow 0 \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
+           \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm}\theta_{t-1} \leftarrow (1 - \gamma\lambda)\,\theta_{t-1} \\
+       &\hspace{5mm} m_t \leftarrow \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \\
+       &\hspace{5mm} v_t \leftarrow \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \\
+       &\hspace{5mm}\textbf{if}\ \textit{amsgrad}:\ v^{max}_t \leftarrow
+           \max(v^{max}_{t-1}, v_t),\ \hat v_t \leftarrow v^{max}_t
+           \quad\textbf{else}\ \hat v_t \leftarrow v_t \\
+       &\hspace{5mm}\theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\,
+           \frac{m_t}{\sqrt{\hat v_t}\,/\sqrt{1 - \beta_2^t} + \epsilon} \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ \theta_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
     The decay no longer passes through :math:`m` and :math:`v`, so it is not rescaled by
     :math:`1/\sqrt{\hat v}`: every weight shrinks by the same factor, which is what an L2
-    penalty does for plain SGD. Default ``weight_decay=1e-2`` as in torch. Arguments as
-    :class:`Adam`, without ``decoupled_weight_decay``.
+    penalty does under plain SGD and what it fails to do under Adam. The notes list AdamW as
+    "Adam with decoupled weight decay"; the rule is torch's, step for step.
+
+    Args:
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
+        lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
+        betas (tuple[float | Tensor, float | Tensor], optional): :math:`(\beta_1, \beta_2)`
+            (default: (0.9, 0.999)).
+        eps (float, optional): :math:`\epsilon \ge 0` (default: 1e-8).
+        weight_decay (float, optional): decoupled decay :math:`\lambda \ge 0` (default: 1e-2).
+        amsgrad (bool, optional): divide by the running maximum of :math:`v` (default: False).
+        maximize (bool, optional): maximize the objective instead (default: False).
+        foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
+            torch (default: None).
+        capturable, differentiable, fused (bool, optional): not supported, as in
+            :class:`Adam` (defaults: False, False, None).
+
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = AdamW([w], lr=0.1, weight_decay=0.01)
+        >>> w.grad = torch.tensor([0.5, -3.0])
+        >>> opt.step()
+        >>> w.detach()  # (1 - lr wd) w, then Adam's first step of lr against the sign
+        tensor([ 0.8990, -1.8980])
     """
 
     def __init__(

@@ -13,31 +13,41 @@ __all__ = ["LARS"]
 class LARS(ReferenceOptimizer):
     r"""LARS: SGD with momentum whose step is rescaled per parameter tensor ("layer").
 
-    For each parameter tensor :math:`w` with gradient :math:`g` (negated if ``maximize``):
-
     .. math::
-        \begin{aligned}
-        r &= \begin{cases}
-            \dfrac{\eta\,\|w\|}{\|g\| + \lambda\|w\| + \epsilon}
-                & \|w\| > 0 \text{ and } \|g\| > 0 \\
-            1 & \text{otherwise}
-            \end{cases} && \text{(trust ratio)} \\
-        d_t &= r\,(g + \lambda w) \\
-        b_t &= \begin{cases} d_t & t = 1 \\ \mu b_{t-1} + d_t & t > 1 \end{cases} \\
-        w &\leftarrow w - \gamma b_t
-        \end{aligned}
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
+           \ f(\theta) \text{ (objective)},\ \eta \text{ (trust\_coefficient)},
+           \ \lambda \text{ (weight\_decay)},\ \mu \text{ (momentum)},\ \epsilon \text{ (eps)},
+           \ \textit{maximize} \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}
+           \quad\text{(for each parameter tensor } w\text{)} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_w f_t(w_{t-1})
+           \quad (-\nabla_w f_t(w_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm} r_t \leftarrow \frac{\eta\,\|w_{t-1}\|}{\|g_t\| + \lambda\|w_{t-1}\|
+           + \epsilon} \text{ if } \|w_{t-1}\| > 0 \text{ and } \|g_t\| > 0
+           \textbf{ else } 1 \\
+       &\hspace{5mm} d_t \leftarrow r_t\,(g_t + \lambda w_{t-1}) \\
+       &\hspace{5mm} b_t \leftarrow d_t \text{ if } t = 1 \textbf{ else } \mu b_{t-1} + d_t \\
+       &\hspace{5mm} w_t \leftarrow w_{t-1} - \gamma b_t \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ w_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
-    with trust coefficient :math:`\eta`, weight decay :math:`\lambda`, momentum :math:`\mu`
-    and global learning rate :math:`\gamma`; norms are Euclidean norms over the whole tensor.
-    The ratio makes the step of each layer proportional to the size of its weights
-    (:math:`\|\Delta w\| \approx \gamma\eta\|w\|` without momentum), whatever the scale of
-    its gradient, which is what lets very large batches train with one learning rate.
+    Norms are Euclidean norms over the whole tensor. The trust ratio makes the step of each
+    layer proportional to the size of its weights (:math:`\|\Delta w\| \approx
+    \gamma\eta\|w\|` without momentum), whatever the scale of its gradient, which is what lets
+    very large batches train with one learning rate (You, Gitman & Ginsburg, 2017).
 
-    Conventions, since torch has no LARS to copy:
+    torch has no LARS; the notes give the ratio :math:`\eta\|w\|/(\|g\| + \lambda\|w\|)`.
+    Conventions chosen here:
 
     * **zero norms**: a tensor with :math:`\|w\| = 0` (zero-initialised biases) or
       :math:`\|g\| = 0` gets :math:`r = 1`, i.e. a plain SGD step; the formula would give
-      :math:`r = 0` and freeze a zero-initialised tensor forever.
+      :math:`r = 0` and freeze a zero-initialised tensor forever. For the same reason
+      :math:`\eta` must be positive.
     * **momentum buffer** as torch's SGD: the first buffer is the first update and the
       learning rate stays outside it, so an LR scheduler acts at once; the notes' form
       :math:`v = \mu v + \gamma r (g + \lambda w)`, :math:`w \leftarrow w - v` is the same
@@ -48,18 +58,27 @@ class LARS(ReferenceOptimizer):
       plain momentum-SGD step, as in the LARS set-ups of SimCLR and BYOL.
 
     Args:
-        params (iterable): parameters or dicts defining parameter groups.
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
         lr (float, Tensor, optional): global learning rate :math:`\gamma` (default: 1.0: with
             the default :math:`\eta` a layer moves by about 0.1% of its norm per step).
         momentum (float, optional): momentum factor :math:`\mu \ge 0` (default: 0.9).
         weight_decay (float, optional): :math:`\lambda \ge 0` (default: 0).
-        trust_coefficient (float, optional): :math:`\eta \ge 0` (default: 1e-3, the paper's).
+        trust_coefficient (float, optional): :math:`\eta > 0` (default: 1e-3, the paper's).
         eps (float, optional): guards the ratio's denominator, :math:`\epsilon \ge 0`
             (default: 1e-8).
         exclude_bias_and_norm (bool, optional): see above (default: False).
         maximize (bool, optional): maximize the objective instead (default: False).
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
             torch's optimizers (default: None).
+
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+        >>> opt = LARS([w], lr=1.0, momentum=0.0, trust_coefficient=0.01, eps=0.0)
+        >>> w.grad = torch.tensor([30.0, 40.0])
+        >>> opt.step()
+        >>> w.detach()  # r = 0.01 * 5 / 50: the step is 1% of |w|, whatever the size of g
+        tensor([2.9700, 3.9600])
     """
 
     def __init__(

@@ -21,35 +21,49 @@ __all__ = ["RMSprop"]
 
 
 class RMSprop(ReferenceOptimizer):
-    r"""RMSProp (Hinton's lecture 6e), optionally centered and with momentum.
+    r"""RMSProp (Hinton's lecture 6e): divide by a moving root-mean-square of the gradients.
 
     .. math::
-        \begin{aligned}
-        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
-        v_t &\leftarrow \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
-        \bar g_t &\leftarrow \alpha \bar g_{t-1} + (1 - \alpha) g_t,
-            \quad \tilde v_t \leftarrow v_t - \bar g_t^2 && \text{if centered, else }
-            \tilde v_t = v_t \\
-        s_t &\leftarrow \sqrt{\tilde v_t} + \epsilon
-            \quad (\text{or } \sqrt{\tilde v_t + \epsilon} \text{ with eps\_inside\_sqrt}) \\
-        b_t &\leftarrow \mu b_{t-1} + g_t / s_t, \quad \theta_t \leftarrow \theta_{t-1}
-            - \gamma b_t && \text{if } \mu > 0 \\
-        \theta_t &\leftarrow \theta_{t-1} - \gamma g_t / s_t && \text{otherwise}
-        \end{aligned}
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \alpha \text{ (alpha)},\ \theta_0 \text{ (params)},
+           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
+           \ \mu \text{ (momentum)},\ \epsilon \text{ (eps)},\ \textit{centered},
+           \ \textit{maximize} \\
+       &\textbf{initialize}: v_0 \leftarrow 0 \text{ (square average)},
+           \ \bar g_0 \leftarrow 0,\ b_0 \leftarrow 0 \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
+           \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm}\textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1} \\
+       &\hspace{5mm} v_t \leftarrow \alpha v_{t-1} + (1 - \alpha)\, g_t^2 \\
+       &\hspace{5mm}\tilde v_t \leftarrow v_t \\
+       &\hspace{5mm}\textbf{if}\ \textit{centered}:\ \bar g_t \leftarrow \alpha \bar g_{t-1}
+           + (1 - \alpha)\, g_t,\ \tilde v_t \leftarrow \tilde v_t - \bar g_t^2 \\
+       &\hspace{5mm}\textbf{if}\ \mu > 0:\ b_t \leftarrow \mu b_{t-1}
+           + g_t / (\sqrt{\tilde v_t} + \epsilon),
+           \ \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
+       &\hspace{5mm}\textbf{else}:\ \theta_t \leftarrow \theta_{t-1}
+           - \gamma\, g_t / (\sqrt{\tilde v_t} + \epsilon) \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ \theta_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
-    with :math:`v_0 = \bar g_0 = b_0 = 0`, smoothing constant :math:`\alpha`, momentum
-    :math:`\mu` and weight decay :math:`\lambda`. The state keys are torch's: ``square_avg``
-    (:math:`v`), ``grad_avg`` (:math:`\bar g`, centered only), ``momentum_buffer`` (:math:`b`,
-    momentum only) and ``step``.
-
-    The notes write :math:`w \leftarrow w - \alpha g / \sqrt{E + \epsilon}`, with
+    Unlike AdaGrad's sum, the average forgets: the step size recovers when gradients shrink.
+    The lecture notes write :math:`w \leftarrow w - \alpha g / \sqrt{E + \epsilon}`, with
     :math:`\epsilon` **inside** the root; torch (and this class by default) adds it outside.
     ``eps_inside_sqrt=True`` gives the notes' form: the floor on the denominator is then
     :math:`\sqrt\epsilon` (1e-4 for the default 1e-8) instead of :math:`\epsilon`, so the two
     differ only where :math:`v_t \lesssim \epsilon`.
 
+    State keys are torch's: ``step``, ``square_avg`` (:math:`v`, 4 bytes per float32
+    parameter), ``grad_avg`` (:math:`\bar g`, centered only) and ``momentum_buffer``
+    (:math:`b`, momentum only).
+
     Args:
-        params (iterable): parameters or dicts defining parameter groups.
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
         lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-2).
         alpha (float, optional): smoothing constant :math:`\alpha \ge 0` (default: 0.99).
         eps (float, optional): added to the denominator, :math:`\epsilon \ge 0`
@@ -58,11 +72,26 @@ class RMSprop(ReferenceOptimizer):
         momentum (float, optional): momentum factor :math:`\mu \ge 0` (default: 0).
         centered (bool, optional): normalise by the estimated variance of the gradient
             instead of its second moment (default: False).
+        capturable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` chooses like
             torch (default: None).
         maximize (bool, optional): maximize the objective instead (default: False).
+        differentiable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
         eps_inside_sqrt (bool, optional): the notes' :math:`\sqrt{v + \epsilon}`
             (default: False).
+
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = RMSprop([w], lr=0.01)
+        >>> w.grad = torch.tensor([0.5, -3.0])
+        >>> opt.step()
+        >>> opt.state[w]["square_avg"]  # (1 - alpha) g^2
+        tensor([0.0025, 0.0900])
+        >>> w.detach()  # g / sqrt(0.01 g^2) = 10 sign(g): a first step of 10 lr
+        tensor([ 0.9000, -1.9000])
     """
 
     extra_defaults = {"eps_inside_sqrt": False}

@@ -26,23 +26,34 @@ __all__ = ["SGD"]
 class SGD(ReferenceOptimizer):
     r"""Stochastic gradient descent, optionally with momentum (torch's form or the notes').
 
-    torch's update, step :math:`t`, gradient :math:`g_t`, buffer :math:`b`:
-
     .. math::
-        \begin{aligned}
-        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1}
-            && (- \text{ if maximize; } \lambda = \text{weight\_decay}) \\
-        b_t &\leftarrow \begin{cases} g_t & t = 1 \\
-            \mu b_{t-1} + (1 - \tau) g_t & t > 1 \end{cases}
-            && (\mu = \text{momentum}, \tau = \text{dampening}) \\
-        d_t &\leftarrow g_t + \mu b_t \text{ if nesterov else } b_t \\
-        \theta_t &\leftarrow \theta_{t-1} - \gamma d_t
-        \end{aligned}
+       \begin{aligned}
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
+           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
+           \ \mu \text{ (momentum)},\ \tau \text{ (dampening)},
+           \ \textit{nesterov},\ \textit{maximize} \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
+       &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
+           \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ if } \textit{maximize}) \\
+       &\hspace{5mm}\textbf{if}\ \lambda \ne 0:\ g_t \leftarrow g_t + \lambda\theta_{t-1} \\
+       &\hspace{5mm}\textbf{if}\ \mu \ne 0: \\
+       &\hspace{10mm} b_t \leftarrow g_t \text{ if } t = 1
+           \textbf{ else } \mu b_{t-1} + (1 - \tau)\, g_t \\
+       &\hspace{10mm} g_t \leftarrow g_t + \mu b_t \text{ if } \textit{nesterov}
+           \textbf{ else } b_t \\
+       &\hspace{5mm}\theta_t \leftarrow \theta_{t-1} - \gamma g_t \\
+       &\rule{110mm}{0.4pt} \\
+       &\textbf{return}\ \theta_t \\
+       &\rule{110mm}{0.4pt}
+       \end{aligned}
 
-    With ``momentum=0`` it is :math:`\theta \leftarrow \theta - \gamma g` (the notes' SGD);
-    weight decay is the gradient of the L2 penalty :math:`\tfrac{\lambda}{2}\|\theta\|^2`.
+    With ``momentum=0`` this is the notes' :math:`w \leftarrow w - \eta g`; batch, stochastic
+    and mini-batch gradient descent differ only in the data loader's batch size. Weight decay
+    is the gradient of the L2 penalty :math:`\tfrac{\lambda}{2}\|\theta\|^2`.
 
-    The notes' variants are options of the same class:
+    Where the lecture notes differ, their forms are options of this class:
 
     * ``ema=True``, the notes' **exponential-moving-average momentum**
       :math:`V_t = \mu V_{t-1} + (1 - \mu) g_t`, :math:`V_0 = 0`,
@@ -59,13 +70,16 @@ class SGD(ReferenceOptimizer):
           w_t = w_{t-1} - v_t, \qquad v_0 = 0 .
 
       ``state["momentum_buffer"]`` then holds :math:`v` (which includes the learning rate);
-      look-ahead groups always take the single-tensor loop.
-      torch's ``nesterov=True`` is the same algorithm re-parametrised on the look-ahead point
-      :math:`\phi = w - \mu v`: with a constant :math:`\gamma` the points
-      :math:`\phi_t` equal torch's parameters at every step (:math:`v = \gamma b`).
+      look-ahead groups always take the single-tensor loop. torch's ``nesterov=True`` is the
+      same algorithm re-parametrised on the look-ahead point :math:`\phi = w - \mu v`: with a
+      constant :math:`\gamma` the points :math:`\phi_t` equal torch's parameters at every step
+      (:math:`v = \gamma b`).
+
+    State: ``momentum_buffer`` (:math:`b`) when :math:`\mu \ne 0`, 4 bytes per float32
+    parameter; none for plain SGD.
 
     Args:
-        params (iterable): parameters or dicts defining parameter groups.
+        params (iterable): parameters, named parameters or dicts defining parameter groups.
         lr (float, Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
         momentum (float, optional): momentum factor :math:`\mu \ge 0` (default: 0).
         dampening (float, optional): dampening :math:`\tau` for momentum (default: 0).
@@ -76,14 +90,24 @@ class SGD(ReferenceOptimizer):
         foreach (bool, optional): use the ``torch._foreach_*`` path; ``None`` picks it on
             devices with foreach kernels, like torch (default: None). As in torch, the foreach
             Nesterov step leaves the Nesterov direction in ``p.grad``.
+        differentiable (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: False).
+        fused (bool, optional): not supported; ``True`` raises NotImplementedError
+            (default: None).
         ema (bool, optional): the notes' moving-average momentum, see above (default: False).
         lookahead (bool, optional): the notes' look-ahead Nesterov, see above (default: False).
 
-    Example:
-        >>> model = torch.nn.Linear(3, 1)
-        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9)
-        >>> model(torch.ones(1, 3)).sum().backward()
-        >>> opt.step()
+    Examples::
+
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     w.grad = torch.tensor([0.5, -3.0])
+        ...     opt.step()
+        >>> opt.state[w]["momentum_buffer"]  # b_1 = g, b_2 = 0.9 g + g
+        tensor([ 0.9500, -5.7000])
+        >>> w.detach()  # w - 0.1 (b_1 + b_2)
+        tensor([ 0.8550, -1.1300])
     """
 
     supports_sparse = True
