@@ -6,24 +6,25 @@ the given ``generator``), so the same seeded generator gives bit-identical weigh
 
 Fans are computed as torch does: for a weight of shape (out, in, *kernel), with
 :math:`k = \prod \text{kernel}` (1 for ``Linear``), :math:`\text{fan\_in} = \text{in}\cdot k`
-and :math:`\text{fan\_out} = \text{out}\cdot k`.
+and :math:`\text{fan\_out} = \text{out}\cdot k`. A uniform :math:`U[-b, b]` has variance
+:math:`b^2/3`, so each uniform initializer has the variance of its normal twin.
 
-======================  ==============================================================
-initializer             distribution
-======================  ==============================================================
-``zeros_``              0 (every weight equal: the symmetry problem)
-``constant_``           ``val`` (the notes' w = ±10: saturated sigmoids)
-``uniform_fan_in_``     :math:`U[-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}}]`
-``xavier_normal_``      :math:`N(0, g^2\cdot 2/(\text{fan\_in}+\text{fan\_out}))`
-``xavier_uniform_``     :math:`U[\pm g\sqrt{6/(\text{fan\_in}+\text{fan\_out})}]`
-``kaiming_normal_``     :math:`N(0, g^2/\text{fan})`, :math:`g = \sqrt 2` for ReLU (He)
-``kaiming_uniform_``    :math:`U[\pm g\sqrt{3/\text{fan}}]` (:math:`\pm\sqrt{6/\text{fan\_in}}`
-                        for ReLU; seed 000 writes :math:`\sqrt6/\text{fan\_in}`: wrong)
-``lecun_normal_``       :math:`N(0, 1/\text{fan})` (for SELU)
-``lecun_uniform_``      :math:`U[\pm\sqrt{3/\text{fan}}]`
-======================  ==============================================================
+* ``zeros_``, ``constant_``: every weight 0 or ``val`` (variance 0: all units stay equal, the
+  symmetry problem; the notes' :math:`w = \pm 10` saturates sigmoids)
+* ``uniform_fan_in_``: :math:`U[\pm 1/\sqrt{\text{fan\_in}}]`, variance
+  :math:`1/(3\,\text{fan\_in})`
+* ``xavier_normal_``, ``xavier_uniform_``: variance
+  :math:`g^2\cdot 2/(\text{fan\_in}+\text{fan\_out})`; the uniform bound is
+  :math:`g\sqrt{6/(\text{fan\_in}+\text{fan\_out})}`
+* ``kaiming_normal_``, ``kaiming_uniform_``: variance :math:`g^2/\text{fan}`
+  (:math:`2/\text{fan\_in}` for ReLU); the uniform bound is :math:`g\sqrt{3/\text{fan}}`
+* ``lecun_normal_``, ``lecun_uniform_`` (for SELU): variance :math:`1/\text{fan}`; the uniform
+  bound is :math:`\sqrt{3/\text{fan}}`
 
-Aliases: ``glorot_*`` = ``xavier_*``, ``he_*`` = ``kaiming_*``.
+Aliases: ``glorot_*`` = ``xavier_*``, ``he_*`` = ``kaiming_*``. Where the lecture notes
+differ: they write the fan-in heuristic's bound as :math:`1/\text{fan\_in}` and He uniform's
+as :math:`\sqrt6/\text{fan\_in}`: this module uses the square roots, whose
+variances (above) are what the notes' own rule, equal variance across layers, asks for.
 """
 
 from __future__ import annotations
@@ -49,20 +50,34 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
 def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float:
     r"""The factor :math:`g` that keeps activations' variance through ``nonlinearity``.
 
-    ==================  ===========================================
-    nonlinearity        gain
-    ==================  ===========================================
-    linear, conv*, sigmoid  :math:`1`
-    tanh                :math:`5/3`
-    relu                :math:`\sqrt 2`
-    leaky_relu          :math:`\sqrt{2/(1 + \text{negative\_slope}^2)}` (``param``, default 0.01)
-    selu                :math:`3/4`
-    ==================  ===========================================
+    ==============================  ==================================================
+    nonlinearity                    gain
+    ==============================  ==================================================
+    linear, conv*, sigmoid          :math:`1`
+    tanh                            :math:`5/3`
+    relu                            :math:`\sqrt 2`
+    leaky_relu                      :math:`\sqrt{2/(1 + \text{negative\_slope}^2)}`
+    selu                            :math:`3/4`
+    ==============================  ==================================================
 
-    For a self-normalising SELU network use LeCun initialization (gain 1), as torch advises.
+    ReLU zeroes half of a symmetric input, halving the second moment: :math:`g^2 = 2` puts
+    it back. For a self-normalising SELU network use LeCun initialization (gain 1), as torch
+    advises; the :math:`3/4` is torch's choice for other uses.
+
+    Args:
+        nonlinearity (str): the name of the nonlinear function.
+        param (float, optional): the negative slope of ``leaky_relu`` (default: None, which
+            means 0.01).
 
     Raises:
         ValueError: for an unknown ``nonlinearity`` or a ``param`` that is not a number.
+
+    Examples::
+
+        >>> calculate_gain("relu") == math.sqrt(2)
+        True
+        >>> round(calculate_gain("leaky_relu", 0.2), 4)
+        1.3868
     """
     if nonlinearity in _LINEAR:
         return 1
@@ -93,8 +108,16 @@ def fan_in_and_fan_out(tensor: torch.Tensor) -> tuple[int, int]:
     .. math:: \text{fan\_in} = \text{in}\cdot\prod\text{kernel}, \qquad
         \text{fan\_out} = \text{out}\cdot\prod\text{kernel}
 
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions.
+
     Raises:
         ValueError: for a tensor with fewer than 2 dimensions (as torch).
+
+    Examples::
+
+        >>> fan_in_and_fan_out(torch.empty(16, 3, 5, 5))  # Conv2d(3, 16, 5)
+        (75, 400)
     """
     if tensor.dim() < 2:
         raise ValueError(
@@ -139,13 +162,38 @@ def _uniform(tensor, bound, generator):
 
 @torch.no_grad()
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
-    r"""Fill with :math:`0`. All-equal weights get equal gradients: the units never differ."""
+    r"""Fill with :math:`0`.
+
+    All-equal weights get equal gradients, so the units of a layer never become different:
+    the notes' symmetry problem. Fine for biases.
+
+    Args:
+        tensor (Tensor): the tensor to fill in place (returned).
+
+    Examples::
+
+        >>> zeros_(torch.empty(2, 3)).abs().sum()
+        tensor(0.)
+    """
     return tensor.zero_()
 
 
 @torch.no_grad()
 def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
-    r"""Fill with the constant :math:`w = \text{val}`."""
+    r"""Fill with the constant :math:`w = \text{val}`.
+
+    The notes' :math:`w = \pm 10` case: sigmoid units saturate and their gradient vanishes.
+
+    Args:
+        tensor (Tensor): the tensor to fill in place (returned).
+        val (float): the value.
+
+    Examples::
+
+        >>> constant_(torch.empty(2, 2), 10.0)
+        tensor([[10., 10.],
+                [10., 10.]])
+    """
     return tensor.fill_(val)
 
 
@@ -153,8 +201,22 @@ def uniform_fan_in_(tensor: torch.Tensor, generator: torch.Generator | None = No
                     ) -> torch.Tensor:
     r"""The classic heuristic :math:`w \sim U[-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}}]`.
 
-    Seed 000 writes the bound as :math:`1/\text{fan\_in}`; Glorot & Bengio (2010) quote
-    :math:`1/\sqrt{n}`, which is also what ``torch.nn.Linear`` uses by default.
+    .. math:: \operatorname{Var}(w) = \frac{1}{3\,\text{fan\_in}}
+
+    The lecture notes write the bound as :math:`1/\text{fan\_in}`; Glorot & Bengio (2010)
+    quote :math:`1/\sqrt{n}`, which is also the bound ``torch.nn.Linear`` uses by default.
+    No torch initializer has this name; it equals ``torch.nn.init.uniform_`` with that bound.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        generator (torch.Generator, optional): the generator to draw from (default: None, the
+            global one).
+
+    Examples::
+
+        >>> w = uniform_fan_in_(torch.empty(2, 4), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 1 / math.sqrt(4))
+        True
     """
     fan_in, _ = fan_in_and_fan_out(tensor)
     return _uniform(tensor, 1 / math.sqrt(fan_in), generator)
@@ -162,10 +224,29 @@ def uniform_fan_in_(tensor: torch.Tensor, generator: torch.Generator | None = No
 
 def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Glorot/Xavier uniform.
+    r"""Glorot/Xavier uniform: :math:`w \sim U[-a, a]`.
 
-    .. math:: w \sim U[-a, a], \qquad a = g\sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}
-        = \sqrt 3\,\sigma, \quad \sigma = g\sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
+    .. math:: a = g\sqrt{\frac{6}{\text{fan\_in} + \text{fan\_out}}}, \qquad
+        \operatorname{Var}(w) = \frac{a^2}{3} = g^2\,\frac{2}{\text{fan\_in} + \text{fan\_out}}
+
+    The variance is the compromise between keeping the forward (:math:`1/\text{fan\_in}`) and
+    the backward (:math:`1/\text{fan\_out}`) variance constant, for tanh-like units
+    (Glorot & Bengio, 2010). The notes pair it with none/tanh/sigmoid/softmax.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        gain (float, optional): the factor :math:`g \ge 0`, see :func:`calculate_gain`
+            (default: 1.0). Negative gains are refused (torch raises only for some).
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = xavier_uniform_(torch.empty(3, 5), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= math.sqrt(6 / (5 + 3)))
+        True
+        >>> torch.equal(w, torch.nn.init.xavier_uniform_(
+        ...     torch.empty(3, 5), generator=torch.Generator().manual_seed(0)))
+        True
     """
     _check_gain(gain, "xavier_uniform_")
     fan_in, fan_out = fan_in_and_fan_out(tensor)
@@ -175,10 +256,24 @@ def xavier_uniform_(tensor: torch.Tensor, gain: float = 1.0,
 
 def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""Glorot/Xavier normal: keeps the variance equal forward and backward for tanh-like units.
+    r"""Glorot/Xavier normal: :math:`w \sim N(0, \sigma^2)`.
 
-    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = g\sqrt{\frac{2}{\text{fan\_in} +
-        \text{fan\_out}}}
+    .. math:: \sigma = g\sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
+
+    The same variance as :func:`xavier_uniform_`: equal forward and backward variance for
+    tanh-like units.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        gain (float, optional): the factor :math:`g \ge 0`, see :func:`calculate_gain`
+            (default: 1.0). Negative gains are refused.
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = xavier_normal_(torch.empty(600, 400), generator=torch.Generator().manual_seed(0))
+        >>> round(float(w.std()), 3), round(math.sqrt(2 / (400 + 600)), 3)
+        (0.045, 0.045)
     """
     _check_gain(gain, "xavier_normal_")
     fan_in, fan_out = fan_in_and_fan_out(tensor)
@@ -188,12 +283,30 @@ def xavier_normal_(tensor: torch.Tensor, gain: float = 1.0,
 def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                      nonlinearity: str = "leaky_relu",
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""He/Kaiming uniform.
+    r"""He/Kaiming uniform: :math:`w \sim U[-b, b]`.
 
-    .. math:: w \sim U[-b, b], \qquad b = g\sqrt{\frac{3}{\text{fan}}}, \quad
+    .. math:: b = g\sqrt{\frac{3}{\text{fan}}}, \qquad
+        \operatorname{Var}(w) = \frac{g^2}{\text{fan}}, \qquad
         g = \text{calculate\_gain}(\text{nonlinearity}, a)
 
-    With the defaults (leaky ReLU, :math:`a = 0`) :math:`b = \sqrt{6/\text{fan\_in}}`.
+    With the defaults (leaky ReLU, :math:`a = 0`, i.e. ReLU) :math:`b = \sqrt{6/\text{fan\_in}}`.
+    The notes write :math:`\sqrt6/\text{fan\_in}`, a misprint: it would shrink the variance
+    with the square of the fan.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        a (float, optional): the negative slope of the leaky ReLU that follows (default: 0).
+        mode (str, optional): ``'fan_in'`` keeps the forward variance, ``'fan_out'`` the
+            backward one (default: ``'fan_in'``).
+        nonlinearity (str, optional): the nonlinearity that follows, ``'relu'`` or
+            ``'leaky_relu'`` as He et al. (default: ``'leaky_relu'``).
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = kaiming_uniform_(torch.empty(8, 6), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= math.sqrt(6 / 6))
+        True
     """
     if _empty(tensor):
         return tensor
@@ -205,12 +318,30 @@ def kaiming_uniform_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
 def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
                     nonlinearity: str = "leaky_relu",
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""He/Kaiming normal: keeps the variance constant through ReLU layers.
+    r"""He/Kaiming normal: :math:`w \sim N(0, \sigma^2)`.
 
-    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = \frac{g}{\sqrt{\text{fan}}}, \quad
+    .. math:: \sigma = \frac{g}{\sqrt{\text{fan}}}, \qquad
         g = \text{calculate\_gain}(\text{nonlinearity}, a)
 
-    ``mode='fan_in'`` preserves the forward variance, ``'fan_out'`` the backward one.
+    For ReLU, :math:`\sigma^2 = 2/\text{fan\_in}`: the factor 2 undoes the halving of the
+    second moment by each ReLU, so the variance stays constant through the layers
+    (He et al., 2015). The notes pair it with ReLU and its variants.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        a (float, optional): the negative slope of the leaky ReLU that follows (default: 0).
+        mode (str, optional): ``'fan_in'`` keeps the forward variance, ``'fan_out'`` the
+            backward one (default: ``'fan_in'``).
+        nonlinearity (str, optional): the nonlinearity that follows (default:
+            ``'leaky_relu'``).
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = kaiming_normal_(torch.empty(1000, 1000), nonlinearity="relu",
+        ...                     generator=torch.Generator().manual_seed(0))
+        >>> round(float(w.std()), 4), round(math.sqrt(2 / 1000), 4)
+        (0.0447, 0.0447)
     """
     if _empty(tensor):
         return tensor
@@ -221,22 +352,47 @@ def kaiming_normal_(tensor: torch.Tensor, a: float = 0, mode: str = "fan_in",
 
 def lecun_normal_(tensor: torch.Tensor, mode: str = "fan_in",
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""LeCun normal, the initializer of self-normalising (SELU) networks.
+    r"""LeCun normal, the initializer of self-normalising (SELU) networks: :math:`N(0, \sigma^2)`.
 
-    .. math:: w \sim N(0, \sigma^2), \qquad \sigma = \frac{1}{\sqrt{\text{fan}}}
+    .. math:: \sigma = \frac{1}{\sqrt{\text{fan}}}
 
-    Equal to ``kaiming_normal_(tensor, mode=mode, nonlinearity='linear')``.
+    No torch initializer has this name; it equals
+    ``kaiming_normal_(tensor, mode=mode, nonlinearity='linear')``.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        mode (str, optional): ``'fan_in'`` or ``'fan_out'`` (default: ``'fan_in'``).
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = lecun_normal_(torch.empty(500, 400), generator=torch.Generator().manual_seed(0))
+        >>> round(float(w.std()), 3), 1 / math.sqrt(400)
+        (0.05, 0.05)
     """
     return kaiming_normal_(tensor, mode=mode, nonlinearity="linear", generator=generator)
 
 
 def lecun_uniform_(tensor: torch.Tensor, mode: str = "fan_in",
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""LeCun uniform.
+    r"""LeCun uniform: :math:`w \sim U[-b, b]`.
 
-    .. math:: w \sim U[-b, b], \qquad b = \sqrt{\frac{3}{\text{fan}}}
+    .. math:: b = \sqrt{\frac{3}{\text{fan}}}, \qquad \operatorname{Var}(w) =
+        \frac{1}{\text{fan}}
 
-    Equal to ``kaiming_uniform_(tensor, mode=mode, nonlinearity='linear')``.
+    No torch initializer has this name; it equals
+    ``kaiming_uniform_(tensor, mode=mode, nonlinearity='linear')``.
+
+    Args:
+        tensor (Tensor): a weight with at least 2 dimensions, filled in place (returned).
+        mode (str, optional): ``'fan_in'`` or ``'fan_out'`` (default: ``'fan_in'``).
+        generator (torch.Generator, optional): the generator to draw from (default: None).
+
+    Examples::
+
+        >>> w = lecun_uniform_(torch.empty(4, 3), generator=torch.Generator().manual_seed(0))
+        >>> bool(w.abs().max() <= 1.0)
+        True
     """
     return kaiming_uniform_(tensor, mode=mode, nonlinearity="linear", generator=generator)
 
