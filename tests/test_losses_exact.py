@@ -112,6 +112,52 @@ def test_binary_losses_under_vmap_with_one_side_batched(name, flags, batched):
     torch.testing.assert_close(grads(ref), grads(builtin))
 
 
+_CE_CASES = [(name, target, kw) for name, targets in (("cross_entropy", ("index", "prob")),
+                                                       ("nll_loss", ("index",)))
+             for target in targets
+             for kw in ({}, {"weight": True}, {"label_smoothing": 0.1},
+                        {"weight": True, "label_smoothing": 0.1})
+             if name == "cross_entropy" or "label_smoothing" not in kw]
+
+
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # vmap's in-place fallback
+@pytest.mark.parametrize("batched", [0, 1])
+@pytest.mark.parametrize(("name", "target_kind", "flags"), _CE_CASES)
+def test_categorical_losses_under_vmap_with_one_side_batched(name, target_kind, flags, batched):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, generator=g, dtype=torch.float64)
+    if target_kind == "index":
+        y = torch.randint(0, 5, (3, 4), generator=g)
+    else:
+        y = torch.softmax(torch.randn(3, 4, 5, generator=g, dtype=torch.float64), -1)
+    kw = dict(flags)
+    if "weight" in kw:
+        kw["weight"] = torch.rand(5, generator=g, dtype=torch.float64) + 0.5
+    args = [x[0], y[0]]
+    args[batched] = (x, y)[batched]
+    dims = (0, None) if batched == 0 else (None, 0)
+    ref, builtin = getattr(L, name), getattr(F, name)
+
+    # the built-in one sample at a time: torch's own cross-entropy with label smoothing fails
+    # under vmap when only the target is batched
+    def per_sample(f):
+        samples = []
+        for i in range(3):
+            one = list(args)
+            one[batched] = args[batched][i]
+            samples.append(f(*one))
+        return torch.stack(samples)
+
+    for reduction in ("mean", "none"):
+        def loss(f, reduction=reduction):
+            return lambda a, b: f(a, b, reduction=reduction, **kw)
+        torch.testing.assert_close(torch.func.vmap(loss(ref), in_dims=dims)(*args),
+                                   per_sample(loss(builtin)))
+    torch.testing.assert_close(
+        torch.func.vmap(torch.func.grad(lambda a, b: ref(a, b, **kw)), in_dims=dims)(*args),
+        per_sample(torch.func.grad(lambda a, b: builtin(a, b, **kw))))
+
+
 def test_large_logits_cancel_before_rounding():
     x = torch.tensor([[1e6, 1e6 + 1, 1e6 - 1]])
     y = torch.tensor([0])

@@ -108,7 +108,9 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         if smoothing:
             w_sum = classes if weight is None else opmath(weight).sum()
             w_dot_x = xs.sum(1) if weight is None else xs @ opmath(weight)
-            loss.add_((lse * w_sum - w_dot_x).mul_(valid * (smoothing / classes)))
+            # out of place: the smoothing row comes from x, `valid` from y, and under vmap
+            # either may be the only batched one
+            loss = loss + (lse * w_sum - w_dot_x) * (valid * (smoothing / classes))
         # torch divides the mean by the summed target weights, the smoothing term included.
         return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), top, lse
 
