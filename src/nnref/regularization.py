@@ -2,6 +2,8 @@ r"""Regularization beyond dropout: L1/L2 penalties, gradient clipping, max-norm,
 
 ``clip_grad_norm_`` and ``clip_grad_value_`` have ``torch.nn.utils``' signatures and return
 values; the penalties, ``max_norm_`` and :class:`GaussianNoise` have no torch counterpart.
+Weight decay inside an optimizer is the other form of the L2 penalty (see
+:class:`nnref.optim.SGD`); dropout lives in :mod:`nnref.dropout`.
 """
 
 from __future__ import annotations
@@ -29,8 +31,21 @@ def _is_norm_layer(module: nn.Module) -> bool:
 
 def decayed_parameters(model: nn.Module, exclude_bias: bool = True,
                        exclude_norm: bool = True) -> list[nn.Parameter]:
-    """The parameters a weight penalty applies to: all, minus biases and normalization layers'
-    scales and shifts (penalising those only fights the normalization)."""
+    """The parameters a weight penalty applies to: all, minus biases and the scales and shifts
+    of normalization layers (penalising those only fights the normalization).
+
+    Args:
+        model (nn.Module): the model to read.
+        exclude_bias (bool, optional): leave out parameters named ``bias*`` (default: True).
+        exclude_norm (bool, optional): leave out the parameters of BatchNorm, LayerNorm,
+            GroupNorm and any module whose class name contains ``Norm`` (default: True).
+
+    Examples::
+
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+        >>> [tuple(p.shape) for p in decayed_parameters(model)]  # the Linear weight only
+        [(2, 2)]
+    """
     out = []
     for module in model.modules():
         if exclude_norm and _is_norm_layer(module):
@@ -64,12 +79,21 @@ def l1_penalty(params: nn.Module | _Params, strength: float = 1.0, *, exclude_bi
     .. math:: \frac{\partial}{\partial w_i} = \lambda \operatorname{sign}(w_i)
         \quad (0 \text{ at } w_i = 0)
 
-    Drives weights to exactly zero (sparsity).
+    A constant pull towards zero whatever the weight's size: it drives weights to exactly zero
+    (sparsity), where L2 only shrinks them.
 
     Args:
-        params: a model (biases and normalization parameters excluded unless told otherwise)
-            or tensors (all used).
-        strength: :math:`\lambda \ge 0`.
+        params (nn.Module, Tensor or iterable of Tensors): a model (biases and normalization
+            parameters excluded unless told otherwise) or tensors (all used).
+        strength (float, optional): :math:`\lambda \ge 0` (default: 1.0).
+        exclude_bias (bool, optional): see :func:`decayed_parameters` (default: True).
+        exclude_norm (bool, optional): see :func:`decayed_parameters` (default: True).
+
+    Examples::
+
+        >>> w = torch.tensor([[1.0, -2.0], [0.0, 3.0]], requires_grad=True)
+        >>> l1_penalty(w, strength=0.1)
+        tensor(0.6000, grad_fn=<MulBackward0>)
     """
     _check_strength(strength, "l1_penalty")
     ps = _penalised(params, exclude_bias, exclude_norm, "l1_penalty")
@@ -80,19 +104,30 @@ def l1_penalty(params: nn.Module | _Params, strength: float = 1.0, *, exclude_bi
 
 def l2_penalty(params: nn.Module | _Params, strength: float = 1.0, *, exclude_bias: bool = True,
                exclude_norm: bool = True, half: bool = False) -> torch.Tensor:
-    r"""L2 penalty :math:`\lambda \sum_i w_i^2` (or :math:`\frac\lambda2\sum_i w_i^2`).
+    r"""L2 penalty :math:`\lambda \sum_i w_i^2` (or :math:`\frac\lambda2\sum_i w_i^2`), to add
+    to the loss.
 
     .. math:: \frac{\partial}{\partial w_i} = 2\lambda w_i \quad (\lambda w_i \text{ with }
-        ``half=True``)
+        \texttt{half=True})
 
     With ``half=True`` the gradient is :math:`\lambda w`, the same update as an optimizer's
-    ``weight_decay=λ`` under plain SGD. Seed 004 writes :math:`\lambda(\sum w)^2`: wrong.
+    ``weight_decay=λ`` under plain SGD. The lecture notes write :math:`\lambda(\sum_i w_i)^2`,
+    the square of the sum, which is not a weight penalty (its gradient is the same for every
+    weight): the sum of squares is meant.
 
     Args:
-        params: a model (biases and normalization parameters excluded unless told otherwise)
-            or tensors (all used).
-        strength: :math:`\lambda \ge 0`.
-        half: use :math:`\frac\lambda2\sum w^2`.
+        params (nn.Module, Tensor or iterable of Tensors): a model (biases and normalization
+            parameters excluded unless told otherwise) or tensors (all used).
+        strength (float, optional): :math:`\lambda \ge 0` (default: 1.0).
+        exclude_bias (bool, optional): see :func:`decayed_parameters` (default: True).
+        exclude_norm (bool, optional): see :func:`decayed_parameters` (default: True).
+        half (bool, optional): use :math:`\frac\lambda2\sum w^2` (default: False).
+
+    Examples::
+
+        >>> w = torch.tensor([[1.0, -2.0], [0.0, 3.0]], requires_grad=True)
+        >>> l2_penalty(w, strength=0.1), l2_penalty(w, strength=0.1, half=True)
+        (tensor(1.4000, grad_fn=<MulBackward0>), tensor(0.7000, grad_fn=<MulBackward0>))
     """
     _check_strength(strength, "l2_penalty")
     ps = _penalised(params, exclude_bias, exclude_norm, "l2_penalty")
@@ -139,18 +174,30 @@ def clip_grad_norm_(parameters: _Params, max_norm: float, norm_type: float = 2.0
         g \leftarrow g\cdot\min\Big(1, \frac{\text{max\_norm}}{\|g\|_p + 10^{-6}}\Big)
 
     The fix for exploding gradients that keeps the update's direction. Like torch it always
-    multiplies (by 1 when under the limit), so no device synchronisation is needed.
+    multiplies (by 1 when under the limit), so no device synchronisation is needed. Stricter
+    than torch: a negative ``max_norm``, which would turn every gradient around, is refused.
 
     Args:
-        parameters: a tensor or tensors whose ``.grad`` is clipped in place.
-        max_norm: the largest allowed norm.
-        norm_type: :math:`p > 0`, or ``inf``.
-        error_if_nonfinite: raise RuntimeError if the total norm is NaN or infinite.
-        foreach: use the multi-tensor (``torch._foreach_*``) path; ``None`` picks it when
-            every gradient supports it.
+        parameters (Tensor or iterable of Tensors): tensors whose ``.grad`` is clipped in
+            place.
+        max_norm (float): the largest allowed norm, :math:`\ge 0`.
+        norm_type (float, optional): :math:`p > 0`, or ``inf`` (default: 2.0).
+        error_if_nonfinite (bool, optional): raise RuntimeError if the total norm is NaN or
+            infinite (default: False).
+        foreach (bool, optional): use the multi-tensor (``torch._foreach_*``) path; ``None``
+            picks it when every gradient supports it (default: None).
 
     Returns:
         The total norm before clipping (a 0-d tensor), as torch.
+
+    Examples::
+
+        >>> w = nn.Parameter(torch.zeros(2))
+        >>> w.grad = torch.tensor([3.0, 4.0])
+        >>> clip_grad_norm_([w], max_norm=1.0)
+        tensor(5.)
+        >>> w.grad  # the same direction, norm 1
+        tensor([0.6000, 0.8000])
     """
     # torch multiplies by the negative ratio and silently turns the gradient around
     if not max_norm >= 0:
@@ -193,15 +240,26 @@ def clip_grad_norm_(parameters: _Params, max_norm: float, norm_type: float = 2.0
 
 
 def clip_grad_value_(parameters: _Params, clip_value: float, foreach: bool | None = None) -> None:
-    r"""Clamp every gradient element to :math:`[-c, c]`: :math:`g_i \leftarrow
-    \max(-c, \min(c, g_i))`.
+    r"""Clamp every gradient element to :math:`[-c, c]`.
+
+    .. math:: g_i \leftarrow \max(-c, \min(c, g_i))
 
     Unlike norm clipping this changes the update's direction.
 
     Args:
-        parameters: a tensor or tensors whose ``.grad`` is clipped in place.
-        clip_value: :math:`c`.
-        foreach: use the multi-tensor path (``None``: when supported).
+        parameters (Tensor or iterable of Tensors): tensors whose ``.grad`` is clipped in
+            place.
+        clip_value (float): :math:`c`.
+        foreach (bool, optional): use the multi-tensor path; ``None`` picks it when every
+            gradient supports it (default: None).
+
+    Examples::
+
+        >>> w = nn.Parameter(torch.zeros(2))
+        >>> w.grad = torch.tensor([3.0, -4.0])
+        >>> clip_grad_value_([w], clip_value=2.0)
+        >>> w.grad
+        tensor([ 2., -2.])
     """
     clip_value = float(clip_value)
     with torch.no_grad():
@@ -229,9 +287,16 @@ def max_norm_(weight: torch.Tensor | nn.Module, max_norm: float, eps: float = 1e
     more dimensions.
 
     Args:
-        weight: a weight (out, in, *kernel), or a module.
-        max_norm: :math:`c > 0`.
-        eps: keeps the division finite for a zero row.
+        weight (Tensor or nn.Module): a weight (out, in, \*kernel), or a module.
+        max_norm (float): :math:`c > 0`.
+        eps (float, optional): keeps the division finite for a zero row (default: 1e-7).
+
+    Examples::
+
+        >>> w = torch.tensor([[3.0, 4.0], [0.3, 0.4]])
+        >>> max_norm_(w, max_norm=1.0)  # the first row had norm 5, the second 0.5
+        tensor([[0.6000, 0.8000],
+                [0.3000, 0.4000]])
     """
     if not max_norm > 0:
         raise ValueError(f"max_norm_(): argument 'max_norm' must be > 0, got {max_norm}")
@@ -259,9 +324,21 @@ class GaussianNoise(nn.Module):
     small perturbations, which smooths the learned function.
 
     Args:
-        std: :math:`\sigma \ge 0`. Default: 0.1.
-        generator: draw the noise from this ``torch.Generator`` (reproducible runs); the
-            global generator when ``None``.
+        std (float, optional): :math:`\sigma \ge 0` (default: 0.1).
+        generator (torch.Generator, optional): draw the noise from this generator
+            (reproducible runs); the global generator when ``None`` (default: None).
+
+    Shape:
+        - Input: :math:`(*)`, any shape.
+        - Output: :math:`(*)`, same shape as the input.
+
+    Examples::
+
+        >>> noise = GaussianNoise(0.1, generator=torch.Generator().manual_seed(0))
+        >>> noise(torch.zeros(3))
+        tensor([ 0.1541, -0.0293, -0.2179])
+        >>> noise.eval()(torch.zeros(3))
+        tensor([0., 0., 0.])
     """
 
     def __init__(self, std: float = 0.1, generator: torch.Generator | None = None) -> None:
