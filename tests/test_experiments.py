@@ -1,30 +1,34 @@
-"""The experiments of the notes (conf/experiment/*.yaml, experiments/<name>/).
+"""The experiments of the lecture notes (conf/experiment/*.yaml, experiments/<name>/).
 
-Fast: every value each sweep tries composes into a valid config, and every experiment has its
-report script and is run by scripts/run_experiments.sh. (That each config trains is
+Fast: every value each sweep tries composes into a valid config; every experiment has its
+report script and template and is run by scripts/run_experiments.sh; the sweep reader of
+:mod:`nnref.experiment.reporting` reads overrides and scalars back; each report renders from a
+small fake sweep, with its set-up text taken from the composed config; run.sh's quick report
+states its findings. (That each config trains is
 tests/test_training.py::test_every_experiment_runs_with_fast_dev_run.)
 
 Slow (``-m slow``): one test per experiment runs a reduced sweep of the experiment's own config
-through the Hydra app and asserts the effect the notes claim, on the numbers read back from
-TensorBoard by the report tooling.
+through the Hydra app and asserts the effect the lecture notes claim, on the numbers read back
+from TensorBoard by the report tooling; and every report renders from a fake sweep of its full
+grid.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import re
-import sys
 
 import pytest
 import torch
 import yaml
+from conftest import CONF, EXPERIMENTS, ROOT, run_in_process
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
-from test_training import CONF, EXPERIMENTS, ROOT, run_in_process
 
-from nnref.experiment import surfaces
+from nnref.experiment import reporting, surfaces
 from nnref.experiment.training import validate
 
 NAMES = ("vanishing_gradient", "exploding_gradient", "initialization", "activations",
@@ -32,11 +36,6 @@ NAMES = ("vanishing_gradient", "exploding_gradient", "initialization", "activati
          "universal_approximation", "basics", "mnist1d_baselines")
 
 GROUPS = {p.name for p in CONF.iterdir() if p.is_dir()}
-
-sys.path.insert(0, str(ROOT / "experiments"))
-import analysis  # noqa: E402
-
-sys.path.pop(0)
 
 
 def sweep_params(name: str) -> dict[str, list]:
@@ -51,11 +50,74 @@ def sweep_params(name: str) -> dict[str, list]:
 
 
 def report_module(name: str):
-    path = ROOT / "experiments" / name / "make_report.py"
-    spec = importlib.util.spec_from_file_location(f"make_report_{name}", path)
+    path = ROOT / "experiments" / name / "report.py"
+    spec = importlib.util.spec_from_file_location(f"report_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# --- fake sweeps: a multirun directory as Hydra and TensorBoard leave it ----------------------
+
+def _override(key: str, value: object) -> str:
+    """``key=value`` in Hydra's override syntax (dict arms as ``{k:v,...}``)."""
+    def one(v):
+        return "null" if v is None else str(v)
+    if isinstance(value, dict):
+        return f"{key}={{{','.join(f'{k}:{one(v)}' for k, v in value.items())}}}"
+    return f"{key}={one(value)}"
+
+
+def fake_sweep(root, name: str, seeds=(0,), task=()):
+    """A multirun of experiment ``name`` under ``root``: one job per point of its grid (seeds
+    limited to ``seeds``), each with its overrides, its config and TensorBoard scalars of
+    every tag the reports read, drawn from a generator seeded by the job number."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {
+        "overrides": {"task": [f"experiment={name}", *task]}}}))
+    values = reporting.experiment_config(name, CONF, root)[1]
+    if not any(o.startswith("seed=") for o in task):  # fewer jobs; the set-up keeps all seeds
+        values["seed"] = list(seeds)
+    composed = {}
+    for i, point in enumerate(itertools.product(*values.values())):
+        job = dict(zip(values, point, strict=True))
+        overrides = [_override(k, v) for k, v in job.items()]
+        groups = tuple(o for o in overrides if o.split("=")[0] in GROUPS)
+        if groups not in composed:
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                composed[groups] = compose("train", overrides=[f"experiment={name}", *groups])
+        cfg = composed[groups].copy()
+        for k, v in job.items():
+            if k not in GROUPS:
+                OmegaConf.update(cfg, k, v, merge=False)
+        d = root / str(i)
+        (d / ".hydra").mkdir(parents=True)
+        (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+            [*overrides, f"experiment={name}", f"hydra.sweep.dir={root}"]))
+        OmegaConf.save(cfg, d / ".hydra" / "config.yaml")
+        depth = job.get("model.depth") or (job.get("arm") or {}).get("depth") or 2
+        g = torch.Generator().manual_seed(i)
+
+        def u(lo=0.05, hi=1.0):
+            return float(lo + (hi - lo) * torch.rand((), generator=g))  # noqa: B023
+
+        w = SummaryWriter(str(d / "tensorboard"))
+        for step in range(30):
+            w.add_scalar("train/loss_step", u(0.01, 2.0), step)
+        for step in (0, 10, 20):
+            for layer in [*(f"hidden{k}.linear" for k in range(1, depth + 1)), "out"]:
+                w.add_scalar(f"grad_norm/model.{layer}", u(1e-3, 10.0), step)
+            w.add_scalar(reporting.RATIO, u(1e-6, 2.0), step)
+        for epoch in range(3):
+            for tag in ("train/loss_epoch", "train/acc", "val/loss", "val/acc", "test/loss",
+                        "test/acc"):
+                w.add_scalar(tag, u(), 10 * epoch + 9)
+        w.add_scalar("diverged", 0.0, 29)
+        w.add_scalar("hp/failed", 0.0, 29)
+        w.close()
+    return root
 
 
 # --- fast ------------------------------------------------------------------------------------
@@ -66,7 +128,21 @@ def test_the_eleven_experiments_exist_with_reports_and_are_all_run():
     listed = re.search(r"ALL=\(([^)]*)\)", script).group(1).split()
     assert listed == list(NAMES)
     for name in NAMES:
-        assert (ROOT / "experiments" / name / "make_report.py").is_file(), name
+        assert (ROOT / "experiments" / name / "report.py").is_file(), name
+        assert (ROOT / "experiments" / name / "README.md.in").is_file(), name
+
+
+def test_no_path_manipulation_in_experiments_or_scripts():
+    """The package is installed (editable): scripts import from it, never patch sys.path."""
+    files = [*(ROOT / "experiments").rglob("*.py"), *(ROOT / "scripts").glob("*")]
+    assert [f for f in files if f.is_file() and "sys.path" in f.read_text()] == []
+
+
+def test_reports_speak_of_the_lecture_notes():
+    texts = [*(ROOT / "experiments").rglob("README.md.in"),
+             *(ROOT / "experiments").rglob("report.py")]
+    bad = re.compile(r"\bseeds? \d{3}\b|INVENTORY|issue \d", re.IGNORECASE)
+    assert [f for f in texts if bad.search(f.read_text())] == []
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -95,7 +171,7 @@ def test_seeds_table_reports_every_seed_and_the_median():
 
     t = pd.DataFrame({"a": ["x", "x", "x", "y"], "seed": [2, 0, 1, 0],
                       "m": [3.0, 1.0, 10.0, 5.0]})
-    md = analysis.seeds_table(t, ["a"], {"m": "metric"})
+    md = reporting.seeds_table(t, ["a"], {"m": "metric"})
     assert "| x | 3 | **3** (1, 10, 3) |" in md  # median 3, seeds in order 0, 1, 2
     assert "| y | 1 | **5** |" in md
 
@@ -106,12 +182,12 @@ def test_params_parse_dict_arms(tmp_path):
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
         ["arm={activation:relu,depth:40,lr:0.001}", "seed=2", "regularization.clip_grad_norm=null",
          "experiment=activations"]))
-    assert analysis.params(job) == {"arm.activation": "relu", "arm.depth": 40, "arm.lr": 0.001,
+    assert reporting.params(job) == {"arm.activation": "relu", "arm.depth": 40, "arm.lr": 0.001,
                                     "seed": 2, "regularization.clip_grad_norm": None}
 
 
 def test_only_complete_sweeps_feed_the_default_report(tmp_path):
-    """scripts/run.sh runs a reduced vanishing-gradient sweep; make_report without a sweep
+    """scripts/run.sh runs a reduced vanishing-gradient sweep; a report without a sweep
     argument must not pick it up."""
     def multirun(task):
         d = tmp_path / str(len(list(tmp_path.iterdir())))
@@ -121,21 +197,99 @@ def test_only_complete_sweeps_feed_the_default_report(tmp_path):
             "overrides": {"task": task}}}))
         return d
 
-    assert analysis._full(multirun(["experiment=vanishing_gradient", "hydra.sweep.dir=x"]))
-    assert not analysis._full(multirun(["experiment=vanishing_gradient", "model.depth=2,5"]))
+    assert reporting.is_full(multirun(["experiment=vanishing_gradient", "hydra.sweep.dir=x"]))
+    assert not reporting.is_full(multirun(["experiment=vanishing_gradient", "model.depth=2,5"]))
+
+
+
+
+def test_sweep_config_takes_the_sweeps_own_overrides(tmp_path):
+    """A reduced sweep (run.sh's) is described by what it ran, not by the full grid."""
+    (tmp_path / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": [
+        "experiment=vanishing_gradient", "model.depth=2,5", "seed=0", "trainer.max_epochs=3",
+        "hydra.sweep.dir=x"]}}}))
+    cfg, values = reporting.experiment_config("vanishing_gradient", CONF, tmp_path)
+    assert values["model.depth"] == [2, 5] and values["seed"] == [0]
+    assert values["model.activation"][:2] == ["sigmoid", "tanh"]  # the config's own list
+    assert cfg.trainer.max_epochs == 3 and cfg.model.width == 32
+
+
+def test_set_up_text_follows_the_yaml(tmp_path):
+    """Change a value in the composed config and the rendered set-up changes with it."""
+    template = tmp_path / "t" / "README.md.in"
+    template.parent.mkdir()
+    template.write_text("lr {{ cfg.optim.lr }}, {{ sweep.seed|length }} seeds, "
+                        "{{ x|fmt }} {{ verdict(ok) }}")
+    cfg, values = reporting.experiment_config("basics", CONF)
+    text = reporting.render(template, tmp_path / "out", {"x": 1 / 3, "ok": False}, cfg,
+                            values, tmp_path, tmp_path).read_text()
+    assert text.startswith("lr 0.01, 3 seeds, 0.333 **Does not agree with the lecture notes:**")
+    with pytest.raises(Exception, match="x"):  # a number the template needs and did not get
+        reporting.render(template, tmp_path / "out", {"ok": True}, cfg, values, tmp_path,
+                         tmp_path)
+
+
+def test_quick_report_concludes_from_the_numbers(tmp_path):
+    sweep = fake_sweep(tmp_path / "sweep", "vanishing_gradient",
+                       task=["model.activation=sigmoid,relu", "model.depth=2,10", "seed=0"])
+    t, _ = reporting.load(sweep)
+    md = reporting.quick_report(sweep).read_text()
+    for act in ("sigmoid", "relu"):
+        r = reporting.median(t, f"{reporting.RATIO}@first", **{"model.activation": act,
+                                                                 "model.depth": 10})
+        verdict = "vanishes" if r < 1e-2 else "explodes" if r > 1e2 else "keeps its size"
+        assert f"{act}'s gradient at the first layer" in md
+        assert f"{reporting.sci(r)} at depth 10" in md
+        assert f"{act} {verdict}" in md
+    assert (sweep / "loss_curves.png").is_file() and (sweep / "grad_norms.png").is_file()
+
+
+FAST_REPORTS = ("vanishing_gradient", "exploding_gradient", "activations",
+                "gradient_descent_variants", "regularization", "mnist1d_baselines")
+
+
+def _render_from_fake_sweep(tmp_path, name):
+    sweep = fake_sweep(tmp_path / "sweep", name)
+    out = tmp_path / "out"
+    assert reporting.main(report_module(name).build, ROOT / "experiments" / name,
+                          [str(sweep), "--out", str(out)]) == 0
+    text = (out / "README.md").read_text()
+    tracked = (ROOT / "experiments" / name / "README.md").read_text()
+    return text, tracked, out
+
+
+def check_render(tmp_path, name):
+    text, tracked, out = _render_from_fake_sweep(tmp_path, name)
+    assert text.splitlines()[0] == tracked.splitlines()[0]  # same title
+    for fig in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (out / fig).is_file(), fig
+    assert "{{" not in text and "{%" not in text
+
+
+@pytest.mark.parametrize("name", FAST_REPORTS)
+def test_report_renders_from_a_fake_sweep(tmp_path, name):
+    check_render(tmp_path, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(NAMES) - set(FAST_REPORTS)))
+def test_report_that_also_trains_or_simulates_renders_from_a_fake_sweep(tmp_path, name):
+    """These reports add work of their own (perceptron, signal propagation, surfaces, drift)
+    or read checkpoints (absent here: the fitted curves are left out)."""
+    check_render(tmp_path, name)
 
 
 # --- slow: the effects ------------------------------------------------------------------------
 
 def sweep(monkeypatch, tmp_path, name, *overrides):
     d = run_in_process(monkeypatch, tmp_path, f"experiment={name}", *overrides)
-    table, curves = analysis.load(d)
+    table, curves = reporting.load(d)
     assert len(table) > 0 and (table["hp/failed"] == 0).all()
     return table, curves
 
 
 def one(table, col, **where):
-    return analysis.median(table, col, **where)
+    return reporting.median(table, col, **where)
 
 
 @pytest.mark.slow
@@ -224,7 +378,7 @@ def test_stochastic_gradient_descent_is_noisier_than_batch(tmp_path, monkeypatch
                       "data.batch_size=full,1", "seed=0", "trainer.max_epochs=3")
     noise = {}
     for bs, j in zip(t["data.batch_size"], t.job, strict=True):
-        v = torch.tensor(analysis.curve(curves, j, "train/loss_step").value.to_numpy()).log()
+        v = torch.tensor(reporting.curve(curves, j, "train/loss_step").value.to_numpy()).log()
         noise[bs] = float(v.diff().abs().median())
     loss = dict(zip(t["data.batch_size"], t["train/loss_epoch"], strict=True))
     assert noise[1] > 5 * noise["full"], noise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import subprocess
 import sys
@@ -271,10 +272,10 @@ def render(template: Path, out: Path, numbers: Mapping[str, object], cfg: DictCo
     return path
 
 
-def listing(pairs: Mapping[object, float] | Sequence[tuple[object, float]], sep: str = " ",
-            prefix: str = "", digits: int = 3) -> str:
+def listing(pairs: Mapping[object, float] | pd.Series | Sequence[tuple[object, float]],
+            sep: str = " ", prefix: str = "", digits: int = 3) -> str:
     """``"a 0.5, b 0.25"``: each label with its number, for sentences in the templates."""
-    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    items = pairs.items() if hasattr(pairs, "items") else pairs  # a dict or a Series
     return ", ".join(f"{prefix}{k}{sep}{fmt(float(v), digits)}" for k, v in items)
 
 
@@ -291,6 +292,8 @@ def main(build: Callable[[Path, Path], Mapping[str, object]], here: Path,
     numbers; the template ``README.md.in`` beside the script turns them into ``README.md``."""
     here = Path(here).resolve()
     name, root = here.name, here.parents[1]
+    # the jobs' configs resolve their paths from it, as experiments/train.py sets it
+    os.environ.setdefault("NNREF_ROOT", str(root))
     p = argparse.ArgumentParser(description=f"Report of the {name} experiment.")
     p.add_argument("sweep", nargs="?", type=Path,
                    help="multirun directory (default: the latest complete one under logs/)")
