@@ -332,8 +332,8 @@ def _styles(table: pd.DataFrame, keys: Sequence[str]) -> list[dict]:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     lines, markers = ["-", "--", ":", "-."], ["o", "s", "^", "v", "D"]
     kinds = [(colours, "color"), (lines, "linestyle"), (markers, "marker")]
-    levels = [list(dict.fromkeys(table[k])) for k in keys]
-    return [{attr: pool[levels[i].index(r[k]) % len(pool)]
+    levels = [list(dict.fromkeys(map(str, table[k]))) for k in keys]  # str: NaN == NaN
+    return [{attr: pool[levels[i].index(str(r[k])) % len(pool)]
              for i, (k, (pool, attr)) in enumerate(zip(keys, kinds, strict=False))}
             for _, r in table.iterrows()]
 
@@ -392,6 +392,8 @@ def quick_report(sweep: Path) -> Path:
     if not len(t):
         raise FileNotFoundError(f"no TensorBoard event files under {sweep}")
     keys = [k for k in params(Path(t.dir.iloc[0])) if t[k].nunique(dropna=False) > 1]
+    # activation picks the colour and depth the line style, wherever they were on the line
+    keys.sort(key=lambda k: {"activation": 0, "depth": 1}.get(_short(k), 2))
     styles = _styles(t, keys)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
