@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
-import sys
 import time
 
 import torch
@@ -55,7 +54,3 @@ def main(argv: list[str] | None = None) -> int:
         print(module.run(args), flush=True)
         print(f"\n({name}: {time.perf_counter() - start:.0f} s)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
