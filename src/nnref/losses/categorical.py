@@ -72,23 +72,23 @@ def _exp_times(log_p, coef):
 
 
 def _log_softmax(xf):
-    """(x - max) - lse(x - max) per row: the largest shifted term is exactly 0, so the
-    log-sum-exp rounds only its own small value, never the magnitude of the logits."""
+    """(x - max) - log sum e^(x - max) per row: the largest shifted term is exactly 0, so the
+    log rounds only its own small value, never the magnitude of the logits."""
     xs = xf - xf.amax(1, keepdim=True).detach()
-    return xs - torch.logsumexp(xs, 1, keepdim=True)
+    return xs - xs.exp().sum(1, keepdim=True).log()
 
 
-def _softmax_times(xf, top, lse, coef):
-    """softmax(x) * coef[:, None] for backward, as exp((x - max) - lse(x - max)).
+def _softmax_times(xf, top, total, coef):
+    """softmax(x) * coef[:, None] for backward, as e^(x - max) * (coef / sum e^(x - max)).
 
-    Without create_graph the forward's saved row maximum and shifted log-sum-exp are reused;
-    with create_graph the log-softmax is recomputed from x so that double backward sees its
-    dependence on x. Subtracting the two parts one after the other keeps tied logits of 1e30
-    at 1/2 each (their rounded sum lse(x) would give e^0 = 1).
+    Without create_graph the forward's saved row maximum and sum of exponentials are reused
+    (dividing the per-row coefficient rather than subtracting a rounded log-sum-exp keeps tied
+    logits of 1e30 at 1/2 each); with create_graph the log-softmax is recomputed from x so
+    that double backward sees its dependence on x.
     """
     if torch.is_grad_enabled():
         return _exp_times(_log_softmax(xf), coef)
-    return (xf - top[:, None]).sub_(lse[:, None]).exp_().mul_(coef[:, None])
+    return (xf - top[:, None]).exp_().mul_((coef / total)[:, None])
 
 
 class _CrossEntropyIndexFn(torch.autograd.Function):
@@ -99,20 +99,23 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         xf = opmath(x)
         classes = x.shape[1]
         wy, valid, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
-        # Every term is lse(x - max) - (x_j - max): the logits' magnitude cancels in the shift,
-        # before anything is rounded, so logits of 1e6 or 1e30 lose nothing.
+        # Every term is log sum e^(x - max) - (x_j - max): the logits' magnitude cancels in
+        # the shift, before anything is rounded, so logits of 1e6 or 1e30 lose nothing.
         top = xf.amax(1)
+        x_y = xf.gather(1, y_safe[:, None]).squeeze(1) - top
         xs = xf - top[:, None]
-        lse = torch.logsumexp(xs, 1)
-        loss = (lse - xs.gather(1, y_safe[:, None]).squeeze(1)).mul_(wy * (1 - smoothing))
         if smoothing:
             w_sum = classes if weight is None else opmath(weight).sum()
             w_dot_x = xs.sum(1) if weight is None else xs @ opmath(weight)
+        total = xs.exp_().sum(1)  # xs is not needed after this: exponentiate in place
+        lse = torch.log(total)
+        loss = (lse - x_y).mul_(wy * (1 - smoothing))
+        if smoothing:
             # out of place: the smoothing row comes from x, `valid` from y, and under vmap
             # either may be the only batched one
             loss = loss + (lse * w_sum - w_dot_x) * (valid * (smoothing / classes))
         # torch divides the mean by the summed target weights, the smoothing term included.
-        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), top, lse
+        return _reduce_rows(loss, reduction, wy.sum()).to(x.dtype), top, total
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -122,7 +125,7 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad, *_):
-        x, y, weight, top, lse = ctx.saved_tensors
+        x, y, weight, top, total = ctx.saved_tensors
         xf = opmath(x)
         classes, eps = x.shape[1], ctx.smoothing
         wy, valid, y_safe = _index_weights(y, weight, ctx.ignore_index, xf.dtype)
@@ -130,7 +133,7 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         a = s * wy * (1 - eps)  # coefficient of the one-hot part of q, times the row scale
         b = s * valid * (eps / classes)  # coefficient of the smoothing row
         w_sum = classes if weight is None else opmath(weight).sum()
-        gx = _softmax_times(xf, top, lse, a + b * w_sum)
+        gx = _softmax_times(xf, top, total, a + b * w_sum)
         # In place below: gx is a fresh product, which its own backward does not need.
         if eps:
             gx.sub_(b[:, None] if weight is None else b[:, None] * opmath(weight))
