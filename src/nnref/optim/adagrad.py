@@ -144,7 +144,7 @@ class Adagrad(ReferenceOptimizer):
                         "weight_decay option is not compatible with sparse gradients"
                     )
                 grad = grad.add(p, alpha=wd)
-            clr = lr / (1 + (step - 1) * lr_decay)
+            clr = lr / (1 + (step - 1) * lr_decay)  # the decayed rate gamma~
             if grad.is_sparse:
                 # the update is non-linear in g, so repeated indices must be summed first
                 grad = grad.coalesce()
@@ -153,9 +153,9 @@ class Adagrad(ReferenceOptimizer):
                 std_values = state_sum.sparse_mask(grad)._values().sqrt_().add_(eps)
                 p.add_(make_sparse(grad, indices, values / std_values), alpha=-clr)
             else:
-                state_sum.addcmul_(grad, grad, value=1)
+                state_sum.addcmul_(grad, grad, value=1)  # G_t = G + g_t^2
                 std = state_sum.sqrt().add_(eps)
-                p.addcdiv_(grad, std, value=-clr)
+                p.addcdiv_(grad, std, value=-clr)  # theta_t = theta - gamma~ g_t / (sqrt G_t + eps)
 
     def _multi_tensor(self, group, params, grads) -> None:
         lr, lr_decay = scalar(group["lr"]), group["lr_decay"]

@@ -130,14 +130,14 @@ class LARS(ReferenceOptimizer):
                                           torch.linalg.vector_norm(grad), group)
                 if wd != 0:
                     grad = grad.add(p, alpha=wd)
-                grad = grad * ratio
+                grad = grad * ratio  # d_t = r_t (g_t + lambda w)
             if mu != 0:
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     state["momentum_buffer"] = buf = grad.detach().clone()
                 else:
-                    buf.mul_(mu).add_(grad)
+                    buf.mul_(mu).add_(grad)  # b_t = mu b + d_t: the rate stays outside
                 grad = buf
             p.add_(grad, alpha=-lr)
 

@@ -148,17 +148,17 @@ class RMSprop(ReferenceOptimizer):
             if wd != 0:
                 grad = grad.add(p, alpha=wd)
             square_avg = state["square_avg"]
-            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)  # v_t
             if group["centered"]:
                 grad_avg = state["grad_avg"]
-                grad_avg.lerp_(grad, 1 - alpha)
-                var = square_avg.addcmul(grad_avg, grad_avg, value=-1)
+                grad_avg.lerp_(grad, 1 - alpha)  # g-bar_t, a lerp as torch rounds it
+                var = square_avg.addcmul(grad_avg, grad_avg, value=-1)  # v_t - g-bar_t^2
                 avg = var.add_(eps).sqrt_() if inside else var.sqrt_().add_(eps)
             else:
                 avg = square_avg.add(eps).sqrt_() if inside else square_avg.sqrt().add_(eps)
             if mu > 0:
                 buf = state["momentum_buffer"]
-                buf.mul_(mu).addcdiv_(grad, avg)
+                buf.mul_(mu).addcdiv_(grad, avg)  # b_t = mu b + g_t / (sqrt(v~_t) + eps)
                 p.add_(buf, alpha=-lr)
             else:
                 p.addcdiv_(grad, avg, value=-lr)

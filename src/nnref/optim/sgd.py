@@ -216,9 +216,9 @@ class SGD(ReferenceOptimizer):
         damp = mu if ema else group["dampening"]  # the notes' EMA is momentum damped by mu
         for p, grad in zip(params, grads, strict=True):
             if group["maximize"]:
-                grad = -grad
+                grad = -grad  # g_t = -grad f: ascend
             if wd != 0:
-                grad = grad.add(p, alpha=wd)
+                grad = grad.add(p, alpha=wd)  # g_t + lambda theta, a new tensor: never p.grad
             if mu != 0:
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
@@ -227,9 +227,9 @@ class SGD(ReferenceOptimizer):
                     buf = grad.mul(1 - mu) if ema else grad.detach().clone()
                     state["momentum_buffer"] = buf
                 else:
-                    buf.mul_(mu).add_(grad, alpha=1 - damp)
-                grad = grad.add(buf, alpha=mu) if nesterov else buf
-            p.add_(grad, alpha=-lr)
+                    buf.mul_(mu).add_(grad, alpha=1 - damp)  # b_t = mu b + (1 - tau) g_t
+                grad = grad.add(buf, alpha=mu) if nesterov else buf  # g_t + mu b_t, or b_t
+            p.add_(grad, alpha=-lr)  # theta_t = theta - gamma g_t
 
     def _multi_tensor(self, group, params, grads) -> None:
         lr, mu, wd = scalar(group["lr"]), group["momentum"], group["weight_decay"]
