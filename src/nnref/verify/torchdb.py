@@ -559,7 +559,7 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
             lambda t: t.detach().double().requires_grad_(t.requires_grad)
             if isinstance(t, torch.Tensor) and t.is_floating_point() else t, (f.args, f.kwargs))
         out = m(*args, **kw)
-        if fwd:
+        if fwd:  # the forward result, whatever the memory format
             return out
         ins = [t for t in _tensors((args, kw)) if t.requires_grad] + [
             p for p in m.parameters() if p.requires_grad]
@@ -568,7 +568,7 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
     def compare(check, got, want) -> bool:
         msg = _differs(got, want)
         if msg and dtype in (torch.float16, torch.bfloat16) and _as_accurate(
-                got, want, exact(check == "forward"), dtype):
+                got, want, exact(check != "gradient"), dtype):
             msg = ""
         if msg:
             note(check, what, "differs", msg)
@@ -599,11 +599,12 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
             compare("gradient", g_m, _grads(_as_list(want), ins_t))
     x = next(iter(_tensors(f.args)), None)
     if x is not None and x.dim() == 4:
-        _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, what, note)
+        _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, what, note,
+                              compare)
 
 
-def _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, what,
-                          note) -> None:
+def _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, what, note,
+                          compare) -> None:
     def run(cls):
         m = cls(*c.args, **c.kwargs).to(device=device, dtype=dtype).train(training)
         m = m.to(memory_format=torch.channels_last)
@@ -617,9 +618,7 @@ def _module_channels_last(ref_cls, torch_cls, c, f, dtype, device, training, wha
     except Exception as exc:
         note("channels-last", what, f"nnref raises {type(exc).__name__}", _short(exc))
         return
-    if msg := _differs(got, want):
-        note("channels-last", what, "differs", msg)
-    elif (isinstance(got, torch.Tensor) and got.dim() == 4
+    if compare("channels-last", got, want) and (isinstance(got, torch.Tensor) and got.dim() == 4
           and got.is_contiguous(memory_format=torch.channels_last)
           != want.is_contiguous(memory_format=torch.channels_last)):
         note("channels-last", what, "output memory format differs")
