@@ -115,6 +115,13 @@ def test_duplicate_parameters_in_a_group_are_refused(spec):
         opt.add_param_group({"params": [p, p]})
 
 
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_a_set_of_parameters_still_gets_torchs_error(spec):
+    # the duplicate check reads the group's parameters; an unordered set is torch's to refuse
+    with pytest.raises(TypeError, match="ordered collections"):
+        spec.reference([{"params": {nn.Parameter(torch.ones(2))}}])
+
+
 # one configuration of each optimizer that keeps per-parameter state
 STATEFUL = [(SGD, {"momentum": 0.9}), (Adagrad, {}), (RMSprop, {"momentum": 0.9, "centered": True}),
             (Adam, {}), (Adam, {"amsgrad": True}), (AdamW, {}), (LARS, {})]
