@@ -49,7 +49,9 @@ class _SoftmaxFn(torch.autograd.Function):
     def forward(x, dim):
         if x.numel() == 0:
             return x.clone()
-        xf = opmath(x)
+        # torch's kernels return a contiguous result whatever the input's layout (channels-last
+        # included); normalising the layout first keeps the output's strides equal to torch's.
+        xf = opmath(x.contiguous())
         e = torch.exp(xf - xf.amax(dim, keepdim=True))
         return e.div_(e.sum(dim, keepdim=True)).to(x.dtype)
 
@@ -137,7 +139,7 @@ class _LogSoftmaxFn(torch.autograd.Function):
     def forward(x, dim):
         if x.numel() == 0:
             return x.clone()
-        xf = opmath(x)
+        xf = opmath(x.contiguous())  # a contiguous result, as torch's (see _SoftmaxFn)
         shifted = xf - xf.amax(dim, keepdim=True)
         return (shifted - shifted.exp().sum(dim, keepdim=True).log()).to(x.dtype)
 
