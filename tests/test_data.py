@@ -1,4 +1,5 @@
-"""nnref.experiment.data: splits, standardisation, batching by index, augmentation, IDX, MNIST-1D cache."""
+"""nnref.experiment.data: splits, standardisation, batching by index, augmentation, IDX,
+MNIST-1D cache."""
 
 from __future__ import annotations
 
@@ -17,10 +18,16 @@ from nnref.experiment.data import (
     Digits,
     IDXImages,
     IndexBatches,
-    build_datamodule,
+    Regression1D,
+    ToyClassification,
     parse_batch_size,
     read_idx,
 )
+
+
+def build_datamodule(name, **kwargs):
+    cls = ToyClassification if name in CLASSIFICATION else Regression1D
+    return cls(name, **kwargs)
 
 
 @pytest.mark.parametrize("name", CLASSIFICATION + REGRESSION)
@@ -98,8 +105,11 @@ def test_batch_size_full_and_stochastic(bs, batches):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Digits(**kwargs)
-    with pytest.raises(ValueError, match="data.name"):
-        build_datamodule("cifar")
+    with pytest.raises(ValueError, match=r"name='circle' is not valid; choose one of: .*spirals"
+                                         r".*\(did you mean 'circles'\?\)"):
+        ToyClassification("circle")
+    with pytest.raises(ValueError, match=r"name='cifar' is not valid; .*polynomial"):
+        Regression1D("cifar")
 
 
 def test_augmentation_noise_and_shift_only_in_training():

@@ -1,4 +1,5 @@
-"""nnref.experiment.lit: the LightningModule (tasks, impl switch, penalties, clipping) and callbacks."""
+"""nnref.experiment.lit: the LightningModule (tasks, impl switch, penalties, clipping) and
+callbacks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 
 from nnref import registry
-from nnref.experiment.data import Digits, TensorDataModule, build_datamodule
+from nnref.experiment.data import Digits, Regression1D, TensorDataModule, ToyClassification
+from nnref.experiment.impl import to_impl
 from nnref.experiment.lit import DivergenceGuard, GradientFlowMonitor, LitModel
 from nnref.experiment.models import MLP
 
@@ -37,8 +39,7 @@ def _curve(impl, optim, steps=30):
     # optimizers turn into lr-sized steps of either sign, so the two curves would part.
     torch.manual_seed(0)
     dm = build("spirals")
-    net = MLP(2, 3, width=32, depth=2, activation="tanh", norm="batch", dropout=0.2,
-              impl=impl)
+    net = MLP(2, 3, width=32, depth=2, activation="tanh", norm="batch", dropout=0.2)
     lit = LitModel(net, num_outputs=3, optim=optim, optim_kwargs={"lr": 0.05}, impl=impl)
     rec = _Losses()
     torch.manual_seed(1)
@@ -55,6 +56,9 @@ def test_reference_and_torch_give_the_same_loss_curve(optim):
     ref, lit_ref = _curve("reference", optim)
     builtin, lit_torch = _curve("torch", optim)
     assert type(lit_torch.model.hidden1.norm) is nn.BatchNorm1d
+    assert type(lit_torch.model.hidden1.act) is nn.Tanh
+    assert type(lit_torch.model.hidden1.drop) is nn.Dropout
+    assert type(lit_ref.model.hidden1.act) is registry.spec("activation", "tanh").reference
     assert type(lit_torch.loss_fn) is nn.CrossEntropyLoss
     assert type(lit_ref.loss_fn) is registry.spec("loss", "cross_entropy").reference
     assert len(ref) == 30
@@ -103,7 +107,8 @@ def test_every_task_trains(dm, loss):
 
 
 def build(name):
-    return build_datamodule(name, n_samples=600 if name == "spirals" else 200, batch_size=32)
+    cls = Regression1D if name == "sine" else ToyClassification
+    return cls(name, n_samples=600 if name == "spirals" else 200, batch_size=32)
 
 
 def test_nll_and_bce_get_the_matching_output_activation():
@@ -139,7 +144,13 @@ def test_gradient_clipping(impl):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"task": "ranking"}, "task"), ({"l1": -1.0}, "l1"), ({"clip_grad_norm": 0.0}, "clip"),
-    ({"scheduler": "warmup"}, "scheduler"),
+    ({"scheduler": "warmup"}, "scheduler"), ({"impl": "numpy"}, "impl='numpy'.*torch"),
+    ({"optim": "adamx"}, "optim='adamx'.*did you mean 'adam"),
+    ({"loss": "hinge"}, "loss='hinge'.*cross_entropy"),
+    ({"optim_kwargs": {"lr": float("inf")}}, "lr=inf is out of range"),
+    ({"optim_kwargs": {"lr": float("nan")}}, "lr=nan is out of range"),
+    ({"optim_kwargs": {"lr": 0.1, "betas": (2.0, 0.9)}}, "optim_kwargs=.*betas.*beta"),
+    ({"l2": float("inf")}, "l2=inf"),
 ])
 def test_lit_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -183,7 +194,8 @@ def test_gradient_flow_norms_ratio_saturation():
 
 
 def test_gradient_flow_dead_units():
-    net = MLP(4, 3, width=8, depth=1, activation="relu", impl="torch")
+    net = to_impl(MLP(4, 3, width=8, depth=1, activation="relu"), "torch")
+    assert type(net.hidden1.act) is nn.ReLU  # the spec, not the class, says units can die
     with torch.no_grad():
         net.hidden1.linear.bias[:3] = -1e3  # three units never fire
         net.hidden1.linear.bias[3:] = 1e3

@@ -1,4 +1,5 @@
-"""nnref.experiment.models: layer names, shapes, options, impl switch, weight tying, init."""
+"""nnref.experiment.models and .impl: layer names, shapes, options, the impl switch, weight
+tying, init."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from torch import nn
 
 from nnref import registry
 from nnref.dropout import DropConnectLinear
-from nnref.experiment.models import MLP, SmallCNN, build_component, init_weights
+from nnref.experiment.impl import component, to_impl
+from nnref.experiment.models import MLP, SmallCNN, init_weights
 from tests.conftest import DEVICES
 
 
@@ -34,10 +36,9 @@ def test_mlp_forward_matches_hand_composition(device):
 
 
 def test_mlp_reference_and_torch_share_state_dict_and_output():
-    ref = MLP(8, 3, width=12, depth=3, activation="elu", norm="batch", dropout=0.3,
-              impl="reference")
-    builtin = MLP(8, 3, width=12, depth=3, activation="elu", norm="batch", dropout=0.3,
-                  impl="torch")
+    ref = MLP(8, 3, width=12, depth=3, activation="elu", norm="batch", dropout=0.3)
+    builtin = to_impl(MLP(8, 3, width=12, depth=3, activation="elu", norm="batch",
+                          dropout=0.3), "torch")
     assert isinstance(builtin.hidden1.act, nn.ELU)
     assert isinstance(builtin.hidden1.norm, nn.BatchNorm1d)
     assert isinstance(builtin.hidden1.drop, nn.Dropout)
@@ -78,16 +79,22 @@ def test_tie_io_uses_the_transposed_input_weight():
 @pytest.mark.parametrize("kwargs, match", [
     ({"dropout": 1.5}, "dropout"), ({"dropconnect": -0.1}, "dropconnect"),
     ({"depth": 0}, "depth"), ({"width": 2.5}, "width"), ({"norm": "layer"}, "norm"),
-    ({"tie": "all"}, "tie"),
+    ({"tie": "all"}, "tie"), ({"noise": float("inf")}, "noise=inf"),
+    ({"dropout": float("nan")}, "dropout=nan"), ({"depth": True}, "depth=True"),
 ])
 def test_mlp_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MLP(4, 2, **kwargs)
 
 
-def test_unknown_activation_lists_choices():
-    with pytest.raises(registry.UnknownNameError, match="valid names: .*relu"):
+def test_unknown_names_list_choices_and_the_nearest():
+    with pytest.raises(ValueError, match=r"activation='relu6' is not valid; choose one of: "
+                                         r".*leaky_relu.*\(did you mean 'relu'\?\)"):
         MLP(4, 2, activation="relu6")
+    with pytest.raises(ValueError, match=r"init='he_normall' .*did you mean 'he_normal'"):
+        MLP(4, 2, init="he_normall")
+    with pytest.raises(ValueError, match=r"norm='layer' is not valid; choose one of: None, batch"):
+        SmallCNN((1, 8, 8), 2, norm="layer")
 
 
 def test_per_unit_activation_gets_num_features():
@@ -95,23 +102,41 @@ def test_per_unit_activation_gets_num_features():
     assert net.hidden1.act.a.shape == (1, 7)  # (hinges, num_features)
 
 
-def test_dropconnect_and_torch_fallback(caplog):
-    with caplog.at_level(logging.INFO, logger="nnref.experiment.models"):
-        net = MLP(4, 2, width=5, depth=2, dropconnect=0.5, impl="torch")
-    assert isinstance(net.hidden1.linear, DropConnectLinear)
-    assert "no torch built-in" in caplog.text
-    sq = build_component("activation", "sqnl", impl="torch")
-    assert isinstance(sq, registry.spec("activation", "sqnl").reference)
+def test_components_torch_lacks_stay_references_and_are_logged(caplog):
+    with caplog.at_level(logging.INFO, logger="nnref.experiment.impl"):
+        net = to_impl(MLP(4, 2, width=5, depth=2, activation="sqnl", dropconnect=0.5,
+                          dropout=0.2, dropout_mode="classic"), "torch")
+        opt = component("optim", "lars", "torch", lr=0.1)
+    assert type(net.hidden1.linear) is DropConnectLinear
+    assert type(net.hidden1.act) is registry.spec("activation", "sqnl").reference
+    assert net.hidden1.drop.mode == "classic"
+    assert opt.func is registry.spec("optim", "lars").reference
+    for path in ("hidden1.linear", "hidden1.act", "hidden1.drop"):
+        assert path in caplog.text
+    assert "optim 'lars' has no torch built-in" in caplog.text
 
 
-@pytest.mark.parametrize("impl", ["reference", "torch"])
-def test_init_weights_and_zero_bias(impl):
-    net = MLP(400, 3, width=300, depth=1, init="he_normal", impl=impl)
+def test_to_impl_reference_is_the_identity_and_bad_impl_lists_choices():
+    net = MLP(4, 2)
+    assert to_impl(net, "reference") is net
+    assert type(net.hidden1.act) is registry.spec("activation", "relu").reference
+    with pytest.raises(ValueError, match=r"impl='numpy' is not valid; choose one of: "
+                                         r"reference, torch"):
+        to_impl(net, "numpy")
+
+
+def test_init_weights_and_zero_bias():
+    net = MLP(400, 3, width=300, depth=1, init="he_normal")
     w = net.hidden1.linear.weight
     assert w.std().item() == pytest.approx(math.sqrt(2 / 400), rel=0.05)
     assert torch.count_nonzero(net.hidden1.linear.bias) == 0
     zero = init_weights(MLP(4, 2), "zeros")
     assert all(torch.count_nonzero(p) == 0 for p in zero.parameters())
+
+
+def test_mlp_takes_the_shape_of_a_sample():
+    net = MLP((1, 8, 8), 10, width=4, depth=1)
+    assert net.hidden1.linear.in_features == 64
 
 
 def test_small_cnn_1d_layout_of_the_mnist1d_paper():

@@ -1,10 +1,8 @@
-"""nnref.experiment.training and the Hydra app: configs compose and run, bad configs give one line, runs
-repeat bit for bit, diverge cleanly, resume; sweeps run under each launcher."""
+"""nnref.experiment.training and the Hydra app: configs compose and run, bad configs give one
+line, runs repeat bit for bit, diverge cleanly, resume; sweeps run under each launcher."""
 
 from __future__ import annotations
 
-import os
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,33 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import CONF, DEVICES, EXPERIMENTS, app_argv, make_cfg, run_in_process
 from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
 from nnref.experiment.lit import LitModel
 from nnref.experiment.training import ConfigError, flatten, train
-from tests.conftest import DEVICES
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 # Short runs: a few steps, no per-step figures.
 QUICK = ["trainer.max_epochs=2", "trainer.limit_train_batches=5", "trainer.log_every_n_steps=1",
          "callbacks.gradient_flow.every_n_steps=2"]
-
-
-def make_cfg(tmp_path, overrides=()):
-    os.environ.setdefault("NNREF_ROOT", str(ROOT))
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.log_dir={tmp_path}",
-                                          f"paths.data_dir={tmp_path / 'data'}",
-                                          f"paths.output_dir={tmp_path / 'run'}", *overrides],
-                      return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -78,7 +58,6 @@ def test_trainer_config_per_device(tmp_path, device):
 
 
 def test_slurm_launcher_config_composes():
-    os.environ.setdefault("NNREF_ROOT", str(ROOT))
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["hydra/launcher=slurm",
                                           "hydra.launcher.partition=gpu"],
@@ -103,19 +82,30 @@ def test_early_stopping_and_progress_bar_from_config(tmp_path):
     ("optim.name=adamx", "optim.name", "adamw"),
     ("loss.name=hinge", "loss.name", "cross_entropy"),
     ("init.name=orthogonal", "init.name", "he_normal"),
-    ("optim.lr=-0.1", "optim.lr", "> 0"),
+    ("optim.lr=-0.1", "optim.lr", ">= 0"),
     ("model.dropout=1.5", "model.dropout", "[0, 1)"),
     ("model.depth=0", "model.depth", ">= 1"),
     ("data.batch_size=0", "data.batch_size", "'full'"),
     ("impl=numpy", "impl", "reference"),
-    ("data.name=cifar", "data.name", "mnist1d"),
+    ("data.name=circle", "data.name", "did you mean 'circles'"),
     ("regularization.l2=-1", "regularization.l2", ">= 0"),
+    ("optim.lr=inf", "optim.lr", "finite"),
+    ("optim.lr=nan", "optim.lr", "finite"),
+    ("model.noise=inf", "model.noise", ">= 0"),
+    ("model.activation=nope", "model.activation", "relu"),
+    ("model.activation=tanhh", "model.activation", "did you mean 'tanh'"),
+    ("+model.widht=3", "model.widht", "did you mean 'width'"),
+    ("+optim.kwargs.betas=[2.0,0.9]", "optim.kwargs", "beta"),
+    ("data.val_fraction=1.5", "data.val_fraction", "[0, 1)"),
+    ("ckpt_path=/nonexistent/x.ckpt", "ckpt_path", "not a file"),
 ])
 def test_bad_config_is_one_line_naming_key_and_choices(tmp_path, override, key, choice):
+    if override.startswith("data.name"):
+        override = "data=circles " + override
     with pytest.raises(ConfigError) as e:
-        train(make_cfg(tmp_path, [override]))
+        train(make_cfg(tmp_path, override.split()))
     msg = str(e.value)
-    assert "\n" not in msg and msg.startswith(key + "=") and choice in msg
+    assert "\n" not in msg and msg.startswith((key + "=", key + " ")) and choice in msg
 
 
 def test_missing_idx_files_are_a_config_error(tmp_path):
@@ -132,6 +122,40 @@ def test_cli_bad_config_prints_one_line(tmp_path, monkeypatch, capsys):
     assert "Traceback" not in err
     assert err.strip().splitlines() == [
         "config error: model.dropout=1.5 is out of range; must be in [0, 1)"]
+
+
+@pytest.mark.parametrize("override, line", [
+    ("model=mpl", "config error: model='mpl' is not valid; choose one of: cnn, mlp "
+                  "(did you mean 'mlp'?)"),
+    ("model.widht=3", "config error: model.widht is not a key of model; its keys: _target_, "
+                      "width, depth"),
+    ("optim.lr=inf", "config error: optim.lr=inf is out of range; must be a finite number"),
+    ("model.activation=tanhh", "config error: model.activation='tanhh' is not valid"),
+    ("ckpt_path=missing.ckpt", "config error: ckpt_path='missing.ckpt' is not a file"),
+])
+def test_cli_errors_are_one_line_exit_2_and_leave_no_run_dir(tmp_path, override, line):
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, [override, "debug=fast_dev_run"],
+                                                     multirun=False)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    out = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(out) <= 3 and out[-1].startswith(line), out
+    assert not (tmp_path / "train").exists()
+
+
+def test_cli_failed_single_run_is_one_line_exit_1(tmp_path):
+    bad = tmp_path / "corrupt.ckpt"
+    bad.write_text("not a checkpoint")
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, [f"ckpt_path={bad}",
+                                                                "trainer.max_epochs=1"],
+                                                     multirun=False)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("training failed: see ") and last.endswith("train.log")
+    log = Path(last.removeprefix("training failed: see "))
+    assert "Traceback" in log.read_text()
 
 
 def test_seed_makes_a_cpu_run_repeatable(tmp_path):
@@ -193,38 +217,20 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
 
 # --- the Hydra app (experiments/train.py): single runs and sweeps ------------------------------
 
-def _argv(tmp_path, overrides, multirun):
-    return [str(ROOT / "experiments" / "train.py"), *(["-m"] if multirun else []),
-            f"paths.log_dir={tmp_path}", f"paths.data_dir={tmp_path / 'data'}",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
-
-
-def run_in_process(monkeypatch, tmp_path, *overrides, multirun=True):
-    """Run the entry point as ``python experiments/train.py ...`` would, in this process (the
-    launchers that run jobs in-process: basic, and the Optuna sweeper on top of it)."""
-    monkeypatch.setattr(sys, "argv", _argv(tmp_path, overrides, multirun))
-    monkeypatch.chdir(tmp_path)
-    runpy.run_path(str(ROOT / "experiments" / "train.py"), run_name="__main__")
-    return tmp_path / "sweep"
-
-
 def run_app(tmp_path, *overrides, multirun=True, timeout=420):
     """Run the entry point in a subprocess (launchers that start their own processes)."""
-    proc = subprocess.run([sys.executable, *_argv(tmp_path, overrides, multirun)],
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, overrides, multirun)],
                           capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / "sweep", proc
 
 
 def report_rows(sweep):
-    sys.path.insert(0, str(ROOT / "experiments"))
-    try:
-        import report
-    finally:
-        sys.path.pop(0)
-    md = report.report(sweep)
+    from nnref.experiment import reporting
+
+    md = reporting.quick_report(sweep)
     assert (sweep / "loss_curves.png").is_file() and (sweep / "grad_norms.png").is_file()
-    table, _ = report.summarise(sweep)
+    table, _ = reporting.load(sweep)
     return md, table
 
 
@@ -232,9 +238,9 @@ def test_sweep_survives_a_diverging_job_and_reports(tmp_path, monkeypatch):
     sweep = run_in_process(monkeypatch, tmp_path, "optim=sgd", "optim.lr=1e3,0.05",
                            "trainer.max_epochs=3")
     md, table = report_rows(sweep)
-    assert list(table.diverged) == [1, 0]
-    assert table.steps.iloc[1] == 3 * 20 and table.steps.iloc[0] < 60
-    assert "| optim=sgd optim.lr=1000.0 trainer.max_epochs=3 |" in md.read_text()
+    assert list(table.diverged) == [1, 0] and list(table["optim.lr"]) == [1e3, 0.05]
+    assert table["hp/steps"].iloc[1] == 3 * 20 and table["hp/steps"].iloc[0] < 60
+    assert "1000" in md.read_text()
 
 
 def test_optuna_sweep_of_three_trials(tmp_path, monkeypatch):

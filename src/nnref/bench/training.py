@@ -18,6 +18,7 @@ import torch
 from nnref import registry
 from nnref.bench._harness import compare, table
 from nnref.experiment.data import Digits, IndexBatches
+from nnref.experiment.impl import to_impl
 from nnref.experiment.lit import LitModel
 from nnref.experiment.models import MLP
 
@@ -29,7 +30,7 @@ def _plain(dm: Digits, device: torch.device, impl: str, steps: int):
 
     def loop() -> None:
         torch.manual_seed(0)
-        model = MLP(64, 10, width=64, depth=2, impl=impl).to(device)
+        model = to_impl(MLP(64, 10, width=64, depth=2), impl).to(device)
         opt = registry.get("optim", "adam", impl=impl, lr=1e-3)(model.parameters())
         loss_fn = registry.get("loss", "cross_entropy", impl=impl)
         loader = IndexBatches(x, y, 64, shuffle=True)
@@ -52,7 +53,7 @@ def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
 
     def fit() -> None:
         torch.manual_seed(0)
-        lit = LitModel(MLP(64, 10, width=64, depth=2, impl=impl), optim="adam",
+        lit = LitModel(MLP(64, 10, width=64, depth=2), optim="adam",
                        optim_kwargs={"lr": 1e-3}, impl=impl)
         trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
                             enable_checkpointing=False, enable_progress_bar=False,

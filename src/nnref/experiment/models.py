@@ -1,9 +1,9 @@
 """Model builders for the experiments: an MLP and a small CNN assembled from registry names.
 
 Every layer has a stable name (``hidden1.linear``, ``hidden1.act``, ``conv2.conv``, ``out``) so
-callbacks can report per-layer gradients and activations, and the same names are used whether
-the components are the references or torch's built-ins (``impl``), so a ``state_dict`` moves
-between the two.
+callbacks can report per-layer gradients and activations. Models are built from the references;
+:func:`nnref.experiment.impl.to_impl` swaps them to torch's built-ins under the same names, so a
+``state_dict`` moves between the two.
 
 Example::
 
@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 import inspect
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,78 +24,85 @@ import torch
 from torch import nn
 
 from nnref import registry
+from nnref.experiment.errors import ArgumentError, check, choice, is_int, is_number
 from nnref.init import init_model
 from nnref.regularization import GaussianNoise
 
-__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES",
+__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES", "NORMS",
            "DROPOUT_MODES"]
-
-log = logging.getLogger(__name__)
 
 TIES = ("none", "hidden", "io")
 NORMS = (None, "batch")
 DROPOUT_MODES = ("inverted", "classic")
 
 
-def build_component(kind: str, name: str, impl: str = "reference",
-                    offer: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-    """``registry.get(kind, name, impl, **kwargs)``, falling back to the reference when torch
-    has no built-in (``impl="torch"`` on e.g. ``sqnl``); the fallback is logged, not silent.
+def build_component(kind: str, name: str, offer: Mapping[str, Any] | None = None,
+                    **kwargs: Any) -> Any:
+    """The reference ``registry.get(kind, name, **kwargs)``; models are built from references
+    only (``impl="torch"`` swaps them afterwards, :mod:`nnref.experiment.impl`).
 
     ``offer`` holds keyword arguments passed only if the component's constructor names them,
     so one call site can offer ``num_features`` to every activation and only the per-unit ones
     (``apl``) take it; ``kwargs`` are always passed.
+
+    Raises:
+        ArgumentError: naming ``kind`` for an unregistered name, with every name and alias.
     """
-    spec = registry.spec(kind, name)
     try:
-        target = spec.target(impl)
-    except LookupError:
-        log.info("%s '%s' has no torch built-in: using the reference", kind, spec.name)
-        impl, target = "reference", spec.reference
+        spec = registry.spec(kind, name)
+    except registry.UnknownNameError:
+        raise ArgumentError(kind, name, choices=registry.names(kind, aliases=True)) from None
     if offer:
-        try:
-            params = inspect.signature(target).parameters
-        except (TypeError, ValueError):  # a builtin without an introspectable signature
-            params = {}
+        params = inspect.signature(spec.reference).parameters
         kwargs = {**{k: v for k, v in offer.items() if k in params}, **kwargs}
-    return registry.get(kind, spec.name, impl=impl, **kwargs)
+    return registry.get(kind, spec.name, **kwargs)
 
 
-def init_weights(model: nn.Module, init: str | None, impl: str = "reference",
-                 **kwargs: Any) -> nn.Module:
+def init_weights(model: nn.Module, init: str | None, **kwargs: Any) -> nn.Module:
     """Initialise every weight matrix / kernel of ``model`` with the registry initializer
-    ``init`` (reference or torch's, per ``impl``) and biases to 0, via
-    :func:`nnref.init.init_model`; ``init=None`` keeps torch's default layer initialisation."""
+    ``init`` and biases to 0 (:func:`nnref.init.init_model`); ``init=None`` keeps torch's
+    default layer initialisation.
+
+    Raises:
+        ArgumentError: naming ``init`` for an unregistered name.
+    """
     if init is None:
         return model
-    return init_model(model, build_component("init", init, impl=impl, **kwargs))
+    return init_model(model, build_component("init", init, **kwargs))
 
 
-def _check(name: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+def _rate(name: str, value: Any) -> None:
+    check(name, value, is_number(value) and 0.0 <= value < 1.0, "in [0, 1)")
 
 
-def _norm(norm: str | None, features: int, dims: int, impl: str) -> nn.Module | None:
+def _positive_int(name: str, value: Any) -> None:
+    check(name, value, is_int(value) and value >= 1, "an integer >= 1")
+
+
+def _activation(name: str, features: int, kwargs: Mapping[str, Any] | None) -> nn.Module:
+    try:
+        return build_component("activation", name, offer={"num_features": features},
+                               **dict(kwargs or {}))
+    except ArgumentError as e:
+        raise ArgumentError("activation", e.value, choices=e.choices) from None
+
+
+def _norm(norm: str | None, features: int, dims: int) -> nn.Module | None:
     if norm is None:
         return None
-    return build_component("norm", f"batch_norm{dims}d", impl=impl, num_features=features)
+    return build_component("norm", f"batch_norm{dims}d", num_features=features)
 
 
-def _dropout(p: float, impl: str, mode: str = "inverted") -> nn.Module | None:
+def _dropout(p: float, mode: str = "inverted") -> nn.Module | None:
     if p == 0:
         return None
-    if mode == "inverted":
-        return build_component("dropout", "dropout", impl=impl, p=p)
-    # the classic variant (scale at inference, not in training) has no torch built-in
-    return build_component("dropout", "dropout", impl="reference", p=p, mode=mode)
+    return build_component("dropout", "dropout", p=p, mode=mode)
 
 
-def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float, impl: str) -> nn.Module:
+def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float) -> nn.Module:
     if dropconnect > 0:
-        # DropConnect has no torch built-in: build_component falls back to the reference.
-        return build_component("dropout", "dropconnect", impl=impl, in_features=in_f,
-                               out_features=out_f, bias=bias, p=dropconnect)
+        return build_component("dropout", "dropconnect", in_features=in_f, out_features=out_f,
+                               bias=bias, p=dropconnect)
     return nn.Linear(in_f, out_f, bias=bias)
 
 
@@ -139,7 +145,7 @@ class MLP(nn.Module):
         [+\, h_{l-1} \text{ if residual}], \quad y = W_{out} h_L + b_{out}
 
     Args:
-        in_features: size of the flattened input.
+        in_features: size of the flattened input, or the shape of one sample.
         out_features: number of outputs (classes, labels or regression targets).
         width: units per hidden layer. Default: 64.
         depth: number of hidden layers (>= 1). Default: 2.
@@ -162,7 +168,6 @@ class MLP(nn.Module):
             layers 2..depth share one weight matrix; ``"io"`` — the output layer uses the
             transpose of the input layer's weight (needs ``out_features == in_features``, as in
             an autoencoder).
-        impl: ``"reference"`` (nnref components) or ``"torch"`` (built-ins).
         activation_kwargs / init_kwargs: extra arguments for the activation / initializer.
 
     Shape:
@@ -170,43 +175,41 @@ class MLP(nn.Module):
         - Output: :math:`(N, \text{out\_features})`.
     """
 
-    def __init__(self, in_features: int, out_features: int, width: int = 64, depth: int = 2,
-                 activation: str = "relu", init: str | None = None, norm: str | None = None,
-                 dropout: float = 0.0, dropconnect: float = 0.0, bias: bool = True,
-                 residual: bool = False, tie: str = "none", impl: str = "reference",
+    def __init__(self, in_features: int | Sequence[int], out_features: int, width: int = 64,
+                 depth: int = 2, activation: str = "relu", init: str | None = None,
+                 norm: str | None = None, dropout: float = 0.0, dropconnect: float = 0.0,
+                 bias: bool = True, residual: bool = False, tie: str = "none",
                  activation_kwargs: Mapping[str, Any] | None = None,
                  init_kwargs: Mapping[str, Any] | None = None, dropout_mode: str = "inverted",
                  noise: float = 0.0) -> None:
         super().__init__()
+        if isinstance(in_features, Sequence):
+            in_features = math.prod(in_features)
         for key, value in (("in_features", in_features), ("out_features", out_features),
                            ("width", width), ("depth", depth)):
-            _check(key, value, isinstance(value, int) and value >= 1, "an integer >= 1")
-        _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
-        _check("dropconnect", dropconnect, 0.0 <= dropconnect < 1.0, "in [0, 1)")
-        _check("dropout_mode", dropout_mode, dropout_mode in DROPOUT_MODES,
-               f"one of {DROPOUT_MODES}")
-        _check("noise", noise, noise >= 0, ">= 0")
-        _check("norm", norm, norm in NORMS, f"one of {NORMS}")
-        _check("tie", tie, tie in TIES, f"one of {TIES}")
+            _positive_int(key, value)
+        _rate("dropout", dropout)
+        _rate("dropconnect", dropconnect)
+        choice("dropout_mode", dropout_mode, DROPOUT_MODES)
+        check("noise", noise, is_number(noise) and noise >= 0, ">= 0")
+        choice("norm", norm, NORMS)
+        choice("tie", tie, TIES)
         if tie == "io" and out_features != in_features:
             raise ValueError(f"tie='io' needs out_features == in_features, got "
                              f"{out_features} and {in_features}")
         self.in_features, self.out_features = in_features, out_features
         self.tie = tie
-        act_kwargs = dict(activation_kwargs or {})
         shared: nn.Module | None = None
         for i in range(1, depth + 1):
             fan_in = in_features if i == 1 else width
             if tie == "hidden" and i > 2:
                 linear = shared
             else:
-                linear = _linear(fan_in, width, bias and norm is None, dropconnect, impl)
+                linear = _linear(fan_in, width, bias and norm is None, dropconnect)
                 if i == 2:
                     shared = linear
-            block = Block(linear,
-                          build_component("activation", activation, impl=impl,
-                                          offer={"num_features": width}, **act_kwargs),
-                          _norm(norm, width, 1, impl), _dropout(dropout, impl, dropout_mode),
+            block = Block(linear, _activation(activation, width, activation_kwargs),
+                          _norm(norm, width, 1), _dropout(dropout, dropout_mode),
                           residual=residual and i > 1,
                           noise=GaussianNoise(noise) if noise > 0 else None)
             self.add_module(f"hidden{i}", block)
@@ -215,7 +218,7 @@ class MLP(nn.Module):
             self.out_bias = nn.Parameter(torch.zeros(out_features)) if bias else None
         else:
             self.out = nn.Linear(width, out_features, bias=bias)
-        init_weights(self, init, impl, **dict(init_kwargs or {}))
+        init_weights(self, init, **dict(init_kwargs or {}))
         self.depth = depth
 
     def hidden(self) -> list[Block]:
@@ -246,7 +249,7 @@ class SmallCNN(nn.Module):
         input_shape: ``(C, L)`` or ``(C, H, W)`` of one sample.
         out_features: number of outputs.
         channels: channels of every conv layer. Default: 25.
-        activation, init, norm, dropout, bias, impl, activation_kwargs, init_kwargs: as in
+        activation, init, norm, dropout, bias, activation_kwargs, init_kwargs: as in
             :class:`MLP` (``norm="batch"`` uses batch norm of the matching dimension, and the
             convolutions then have no bias).
 
@@ -259,17 +262,16 @@ class SmallCNN(nn.Module):
 
     def __init__(self, input_shape: Sequence[int], out_features: int, channels: int = 25,
                  activation: str = "relu", init: str | None = None, norm: str | None = None,
-                 dropout: float = 0.0, bias: bool = True, impl: str = "reference",
+                 dropout: float = 0.0, bias: bool = True,
                  activation_kwargs: Mapping[str, Any] | None = None,
                  init_kwargs: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         shape = tuple(int(s) for s in input_shape)
-        _check("input_shape", input_shape, len(shape) in (2, 3) and min(shape) >= 1,
-               "(C, L) or (C, H, W) with positive sizes")
-        _check("channels", channels, isinstance(channels, int) and channels >= 1,
-               "an integer >= 1")
-        _check("dropout", dropout, 0.0 <= dropout < 1.0, "in [0, 1)")
-        _check("norm", norm, norm in NORMS, f"one of {NORMS}")
+        check("input_shape", input_shape, len(shape) in (2, 3) and min(shape) >= 1,
+              "(C, L) or (C, H, W) with positive sizes")
+        _positive_int("channels", channels)
+        _rate("dropout", dropout)
+        choice("norm", norm, NORMS)
         self.input_shape = shape
         dims = len(shape) - 1
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
@@ -280,15 +282,13 @@ class SmallCNN(nn.Module):
             spatial = [(s + 2 - kernel) // 2 + 1 for s in spatial]
             if min(spatial) < 1:
                 raise ValueError(f"input_shape={shape} is too small for three stride-2 convs")
-            block = Block(layer, build_component("activation", activation, impl=impl,
-                                                 offer={"num_features": channels},
-                                                 **dict(activation_kwargs or {})),
-                          _norm(norm, channels, dims, impl), _dropout(dropout, impl),
+            block = Block(layer, _activation(activation, channels, activation_kwargs),
+                          _norm(norm, channels, dims), _dropout(dropout),
                           layer_name="conv")
             self.add_module(f"conv{k}", block)
             in_ch = channels
         self.out = nn.Linear(channels * math.prod(spatial), out_features, bias=bias)
-        init_weights(self, init, impl, **dict(init_kwargs or {}))
+        init_weights(self, init, **dict(init_kwargs or {}))
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         h = input.unsqueeze(1) if input.dim() == len(self.input_shape) else input

@@ -10,134 +10,134 @@ anything trains.
 
 from __future__ import annotations
 
+import inspect
 import logging
-import math
+import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import get_object, instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import OmegaConf
 
-from nnref import registry
-from nnref.experiment.data import DATASETS, TensorDataModule, build_datamodule
+from nnref.experiment.data import TensorDataModule
+from nnref.experiment.errors import ArgumentError, ConfigError, did_you_mean
 from nnref.experiment.lit import DivergenceGuard, LitModel
-from nnref.experiment.lit.module import DEFAULT_LOSS, SCHEDULERS
-from nnref.experiment.models import DROPOUT_MODES, MLP, NORMS, TIES, SmallCNN
+from nnref.experiment.lit.module import DEFAULT_LOSS
 
-__all__ = ["ConfigError", "validate", "build", "train", "flatten", "MODELS", "IMPLS"]
+__all__ = ["ConfigError", "validate", "build", "train", "flatten"]
 
 log = logging.getLogger(__name__)
 
-MODELS = ("mlp", "cnn")
-IMPLS = ("reference", "torch")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message is one line naming the key."""
-
-
-def _choices(key: str, value: Any, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r} is not valid; choose one of: "
-                          f"{', '.join(map(str, choices)) or '(none registered yet)'}")
-
-
-def _range(key: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value!r} is out of range; must be {allowed}")
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def validate(cfg: Mapping[str, Any]) -> None:
-    """Check names against the registry and values against their ranges, before training.
-
-    Raises:
-        ConfigError: naming the first bad key, its value and the valid choices or range.
-    """
-    _choices("impl", cfg["impl"], IMPLS)
-    data, model, optim = cfg["data"], cfg["model"], cfg["optim"]
-    _choices("data.name", data["name"], DATASETS)
-    bs = data.get("batch_size", 64)
-    _range("data.batch_size", bs, bs == "full" or (isinstance(bs, int) and not
-                                                   isinstance(bs, bool) and bs >= 1),
-           "a positive integer or 'full'")
-    _choices("model.name", model["name"], MODELS)
-    _choices("model.activation", model["activation"],
-             registry.names("activation", aliases=True))
-    for key in ("width", "depth", "channels"):
-        if key in model:
-            v = model[key]
-            _range(f"model.{key}", v, isinstance(v, int) and v >= 1, "an integer >= 1")
-    for key in ("dropout", "dropconnect"):
-        v = model.get(key, 0.0)
-        _range(f"model.{key}", v, _num(v) and 0.0 <= v < 1.0, "in [0, 1)")
-    _choices("model.norm", model.get("norm"), NORMS)
-    if "dropout_mode" in model:
-        _choices("model.dropout_mode", model["dropout_mode"], DROPOUT_MODES)
-    v = model.get("noise", 0.0)
-    _range("model.noise", v, _num(v) and v >= 0, ">= 0")
-    if "tie" in model:
-        _choices("model.tie", model["tie"], TIES)
-    if cfg["init"].get("name") is not None:
-        _choices("init.name", cfg["init"]["name"], registry.names("init", aliases=True))
-    _choices("loss.name", cfg["loss"]["name"], ["auto", *registry.names("loss", aliases=True)])
-    _choices("optim.name", optim["name"], registry.names("optim", aliases=True))
-    _range("optim.lr", optim["lr"], _num(optim["lr"]) and optim["lr"] > 0, "> 0")
-    if optim.get("scheduler") is not None:
-        _choices("optim.scheduler", optim["scheduler"], list(SCHEDULERS))
-    reg = cfg.get("regularization") or {}
-    for key in ("l1", "l2"):
-        v = reg.get(key, 0.0)
-        _range(f"regularization.{key}", v, _num(v) and v >= 0, ">= 0")
-    clip = reg.get("clip_grad_norm")
-    if clip is not None:
-        _range("regularization.clip_grad_norm", clip, _num(clip) and clip > 0, "> 0 or null")
+# The config key each LightningModule argument comes from.
+_LIT_KEYS = {"task": "data", "impl": "impl", "loss": "loss.name", "loss_kwargs": "loss.kwargs",
+             "optim": "optim.name", "lr": "optim.lr", "optim_kwargs": "optim.kwargs",
+             "scheduler": "optim.scheduler", "scheduler_kwargs": "optim.scheduler_kwargs",
+             "l1": "regularization.l1", "l2": "regularization.l2",
+             "clip_grad_norm": "regularization.clip_grad_norm"}
+# Model arguments that come from the init group rather than the model group.
+_MODEL_KEYS = {"init": "init.name", "init_kwargs": "init.kwargs"}
 
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def build(cfg: Mapping[str, Any]) -> tuple[TensorDataModule, LitModel]:
-    """Data module and LightningModule for ``cfg`` (validated, seeded by the caller).
+def _options(target: Any) -> list[str]:
+    """Keyword arguments ``target`` accepts (a class: every ``__init__`` up its hierarchy, since
+    subclasses pass ``**kwargs`` on)."""
+    found: list[str] = []
+    fns = [c.__init__ for c in target.__mro__ if "__init__" in vars(c)] \
+        if inspect.isclass(target) else [target]
+    for fn in fns:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        found += [p.name for p in params if p.name != "self" and p.name not in found
+                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return found
 
-    Constructor errors (a missing IDX file, an impossible shape) become :class:`ConfigError`.
-    """
-    data = dict(_plain(cfg["data"]))
-    model_cfg = dict(_plain(cfg["model"]))
-    impl = cfg["impl"]
+
+def _config_error(exc: BaseException, group: str, keys: Mapping[str, str],
+                  target: Any = None) -> ConfigError:
+    """One line for what the constructor configured by ``group`` rejected."""
+    while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    if isinstance(exc, ArgumentError):
+        return ConfigError(exc.describe(keys.get(exc.name, f"{group}.{exc.name}")))
+    unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+    if unexpected and target is not None:
+        options = _options(target)
+        return ConfigError(f"{group}.{unexpected[1]} is not an option of "
+                           f"{getattr(target, '__name__', target)}; its options: "
+                           f"{', '.join(options)}{did_you_mean(unexpected[1], options)}")
+    return ConfigError(f"{group}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def _build_group(cfg: Mapping[str, Any], group: str, keys: Mapping[str, str], *args,
+                 **kwargs) -> Any:
+    """``instantiate(cfg[group], *args, **kwargs)`` with constructor errors as config errors."""
+    node = cfg[group]
     try:
-        dm = build_datamodule(data.pop("name"), data_dir=cfg["paths"]["data_dir"], **data)
+        target = get_object(node["_target_"])
+    except Exception as e:
+        raise ConfigError(f"{group}._target_={node.get('_target_')!r} cannot be imported: "
+                          f"{e}") from e
+    try:
+        return instantiate(node, *args, _convert_="all", **kwargs)
+    except (InstantiationException, ValueError, TypeError, FileNotFoundError) as e:
+        raise _config_error(e, group, keys, target) from e
+
+
+def build(cfg: Mapping[str, Any]) -> tuple[TensorDataModule, LitModel]:
+    """Data module and LightningModule for ``cfg`` (seeded by the caller).
+
+    The data module and the model come from their groups' ``_target_``; the constructors
+    validate their arguments.
+
+    Raises:
+        ConfigError: one line naming the config key, its value and the valid choices or range.
+    """
+    dm = _build_group(cfg, "data", {})
+    try:
         dm.prepare_data()
         dm.setup("fit")
-        kind = model_cfg.pop("name")
-        init = _plain(cfg["init"])
-        common = dict(init=init.get("name"), init_kwargs=init.get("kwargs") or {}, impl=impl)
-        if kind == "mlp":
-            net = MLP(math.prod(dm.input_shape), dm.num_outputs, **model_cfg, **common)
-        else:
-            net = SmallCNN(dm.input_shape, dm.num_outputs, **model_cfg, **common)
-        optim = dict(_plain(cfg["optim"]))
-        reg = dict(_plain(cfg.get("regularization") or {}))
-        loss = _plain(cfg["loss"])
+    except (ValueError, FileNotFoundError) as e:
+        raise _config_error(e, "data", {}) from e
+    init = _plain(cfg["init"])
+    net = _build_group(cfg, "model", _MODEL_KEYS, dm.input_shape, dm.num_outputs,
+                       init=init.get("name"), init_kwargs=init.get("kwargs") or {})
+    optim = dict(_plain(cfg["optim"]))
+    reg = dict(_plain(cfg.get("regularization") or {}))
+    loss = _plain(cfg["loss"])
+    try:
         lit = LitModel(net, task=dm.task, num_outputs=dm.num_outputs, loss=loss["name"],
                        loss_kwargs=loss.get("kwargs") or {}, optim=optim["name"],
                        optim_kwargs={"lr": optim["lr"], **(optim.get("kwargs") or {})},
                        scheduler=optim.get("scheduler"),
                        scheduler_kwargs=optim.get("scheduler_kwargs") or {},
                        l1=reg.get("l1", 0.0), l2=reg.get("l2", 0.0),
-                       clip_grad_norm=reg.get("clip_grad_norm"), impl=impl)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
-        raise ConfigError(str(e).splitlines()[0]) from e
+                       clip_grad_norm=reg.get("clip_grad_norm"), impl=cfg["impl"])
+    except (ValueError, TypeError) as e:
+        raise _config_error(e, "lit", _LIT_KEYS) from e
     if loss["name"] == "auto":
         log.info("loss: %s (auto for task %s)", DEFAULT_LOSS[dm.task], dm.task)
     return dm, lit
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Build everything ``cfg`` describes without training: a bad value raises here.
+
+    Raises:
+        ConfigError: as :func:`build`.
+    """
+    build(cfg)
 
 
 def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -161,6 +161,13 @@ def _instantiate_all(group: Mapping[str, Any] | None) -> list[Any]:
     if not group:
         return []
     return [instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+
+
+def _check_ckpt_path(cfg: Mapping[str, Any]) -> None:
+    ckpt = cfg.get("ckpt_path")
+    if ckpt not in (None, "last") and not Path(ckpt).is_file():
+        raise ConfigError(f"ckpt_path={ckpt!r} is not a file; must be null, last or the path "
+                          "of a checkpoint")
 
 
 def _resume_path(cfg: Mapping[str, Any]) -> str | None:
@@ -191,15 +198,22 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     NaN/inf loss or gradient stopped the run), ``failed`` (1 if training raised).
 
     Raises:
-        ConfigError: for a bad config, before training.
+        ConfigError: for a bad config, before training (one line naming the key).
     """
-    validate(cfg)
+    _check_ckpt_path(cfg)
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     dm, lit = build(cfg)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer = L.Trainer(**_plain(cfg["trainer"]), callbacks=callbacks, logger=loggers or False)
+    trainer_kwargs = _plain(cfg["trainer"])
+    if any(isinstance(c, ProgressBar) for c in callbacks):
+        # a progress bar in the callbacks is a request for one (callbacks=[...,progress_bar])
+        trainer_kwargs["enable_progress_bar"] = True
+    try:
+        trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False)
+    except Exception as e:  # Lightning's MisconfigurationException and plain TypeErrors
+        raise _config_error(e, "trainer", {}, L.Trainer) from e
     failed = 0
     fit_metrics: dict[str, float] = {}
     try:
@@ -208,8 +222,10 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
         fit_metrics = _final_metrics(trainer)
         if cfg.get("test") and not (guard and guard.diverged):
             trainer.test(lit, datamodule=dm, verbose=False)
-    except Exception:  # one failed job must not kill the sweep: report it, return metrics
-        log.exception("training failed")
+    except Exception as e:  # one failed job must not kill the sweep: report it, return metrics
+        log.error("training failed: %s: %s", type(e).__name__, str(e).splitlines()[0] if
+                  str(e) else "")
+        _traceback_to_log_files()
         failed = 1
     metrics = {**fit_metrics, **_final_metrics(trainer)}
     metrics.update(steps=float(trainer.global_step), failed=float(failed),
@@ -219,6 +235,16 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     _log_hparams(trainer, cfg, metrics)
     log.info("final metrics: %s", {k: round(v, 5) for k, v in metrics.items()})
     return metrics
+
+
+def _traceback_to_log_files() -> None:
+    """The current exception's traceback, into the log files only: the console keeps one
+    line per failure."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "traceback", None,
+                            sys.exc_info())
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def _log_hparams(trainer: L.Trainer, cfg: Mapping[str, Any], metrics: dict[str, float]) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import lightning as L
 import torch
 
+from nnref.experiment.errors import check, is_int, is_number
+
 __all__ = ["IndexBatches", "TensorDataModule", "TASKS", "parse_batch_size"]
 
 TASKS = ("multiclass", "binary", "multilabel", "regression")
@@ -22,8 +24,8 @@ def parse_batch_size(batch_size: int | str, n: int) -> int:
     """``"full"`` means the whole training set (batch gradient descent), ``1`` is SGD."""
     if batch_size == "full":
         return n
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or 'full', got {batch_size!r}")
+    check("batch_size", batch_size, is_int(batch_size) and batch_size >= 1,
+          "a positive integer or 'full'")
     return min(batch_size, n)
 
 
@@ -104,17 +106,13 @@ class TensorDataModule(L.LightningDataModule):
                  data_dir: str = "data") -> None:
         super().__init__()
         for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{key} must be in [0, 1), got {value!r}")
-        if val_fraction + test_fraction >= 1.0:
-            raise ValueError("val_fraction + test_fraction must be < 1, got "
-                             f"{val_fraction + test_fraction!r}")
-        if subsample is not None and (isinstance(subsample, bool) or subsample < 1):
-            raise ValueError(f"subsample must be a positive integer or None, got {subsample!r}")
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0, got {noise!r}")
-        if shift < 0:
-            raise ValueError(f"shift must be >= 0, got {shift!r}")
+            check(key, value, is_number(value) and 0.0 <= value < 1.0, "in [0, 1)")
+        check("test_fraction", test_fraction, val_fraction + test_fraction < 1.0,
+              f"< 1 - val_fraction = {1 - val_fraction:g}")
+        check("subsample", subsample, subsample is None or (is_int(subsample) and subsample >= 1),
+              "a positive integer or null")
+        check("noise", noise, is_number(noise) and noise >= 0, ">= 0")
+        check("shift", shift, is_int(shift) and shift >= 0, "an integer >= 0")
         if batch_size != "full":
             parse_batch_size(batch_size, 1)
         self.batch_size = batch_size

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from nnref.experiment.data.base import TensorDataModule
+from nnref.experiment.errors import check, is_int
 
 __all__ = ["Digits", "MNIST1D", "IDXImages", "read_idx", "IDX_FILES"]
 
@@ -69,8 +70,8 @@ class MNIST1D(TensorDataModule):
     """
 
     def __init__(self, num_samples: int = 5000, gen_seed: int = 42, **kwargs) -> None:
-        if num_samples < 10:
-            raise ValueError(f"num_samples must be >= 10, got {num_samples!r}")
+        check("num_samples", num_samples, is_int(num_samples) and num_samples >= 10,
+              "an integer >= 10")
         super().__init__(**kwargs)
         self.num_samples, self.gen_seed = num_samples, gen_seed
 

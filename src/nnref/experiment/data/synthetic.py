@@ -7,6 +7,7 @@ import math
 import torch
 
 from nnref.experiment.data.base import TensorDataModule
+from nnref.experiment.errors import check, choice, is_int, is_number
 
 __all__ = ["ToyClassification", "Regression1D", "CLASSIFICATION", "REGRESSION"]
 
@@ -62,10 +63,9 @@ class ToyClassification(TensorDataModule):
 
     def __init__(self, name: str = "moons", n_samples: int = 1000, noise_std: float = 0.1,
                  **kwargs) -> None:
-        if name not in CLASSIFICATION:
-            raise ValueError(f"name must be one of {CLASSIFICATION}, got {name!r}")
-        if n_samples < 4:
-            raise ValueError(f"n_samples must be >= 4, got {n_samples!r}")
+        choice("name", name, CLASSIFICATION)
+        check("n_samples", n_samples, is_int(n_samples) and n_samples >= 4, "an integer >= 4")
+        check("noise_std", noise_std, is_number(noise_std) and noise_std >= 0, ">= 0")
         super().__init__(**kwargs)
         self.name, self.n_samples, self.noise_std = name, n_samples, noise_std
         self.task = "multiclass" if name in ("spirals", "blobs") else "binary"
@@ -96,10 +96,9 @@ class Regression1D(TensorDataModule):
 
     def __init__(self, name: str = "sine", n_samples: int = 1000, noise_std: float = 0.05,
                  **kwargs) -> None:
-        if name not in REGRESSION:
-            raise ValueError(f"name must be one of {REGRESSION}, got {name!r}")
-        if n_samples < 4:
-            raise ValueError(f"n_samples must be >= 4, got {n_samples!r}")
+        choice("name", name, REGRESSION)
+        check("n_samples", n_samples, is_int(n_samples) and n_samples >= 4, "an integer >= 4")
+        check("noise_std", noise_std, is_number(noise_std) and noise_std >= 0, ">= 0")
         super().__init__(**kwargs)
         self.name, self.n_samples, self.noise_std = name, n_samples, noise_std
 

@@ -18,18 +18,9 @@ from torch import nn
 from nnref import registry
 from nnref.regularization import max_norm_
 
-__all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "SATURATION_RANGES",
-           "DEAD_FAMILIES"]
+__all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "gradient_flow_figure"]
 
 log = logging.getLogger(__name__)
-
-# Output ranges of the bounded (sigmoid-family) activations; a unit is saturated when its
-# output is within `saturation` (a fraction of the range) of either bound, where f' ~ 0.
-SATURATION_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
-                     "sqnl": (-1.0, 1.0), "soft_clipping": (0.0, 1.0)}
-# Families whose units can die: output <= 0 for every sample of a batch means zero gradient
-# (ReLU) or only the small negative-side slope (leaky variants, ELU).
-DEAD_FAMILIES = ("rectifier", "exponential")
 
 
 def _activation_specs() -> dict[type, registry.Spec]:
@@ -66,9 +57,10 @@ class GradientFlowMonitor(L.Callback):
     - ``grad_norm_ratio/first_over_last``: first layer's gradient norm over the last's
       (:math:`\ll 1` when gradients vanish toward the input, :math:`\gg 1` when they explode);
     - for every registered activation module: ``saturated/<module>``, the fraction of outputs
-      within ``saturation`` of the bounds of a sigmoid-family function, or ``dead/<module>``, the
-      fraction of units (features/channels) with output :math:`\le 0` on the whole batch for the
-      ReLU/ELU family;
+      within ``saturation`` of the bounds of a function with a bounded output range
+      (``Spec.output_range``, where :math:`f' \approx 0`), or ``dead/<module>``, the fraction of
+      units (features/channels) with output :math:`\le 0` on the whole batch for a function
+      whose units can die (``Spec.dies``: the ReLU and ELU families);
     - with ``histograms``: weight, gradient and activation histograms (TensorBoard only).
 
     At each epoch end, a bar chart of the epoch's mean gradient norm per layer (log scale) is
@@ -148,12 +140,12 @@ class GradientFlowMonitor(L.Callback):
             metrics["grad_norm_ratio/first_over_last"] = first / last if last > 0 else math.inf
         for name, out in self._outputs.items():
             s = self._acts[name]
-            if s.name in SATURATION_RANGES:
-                lo, hi = SATURATION_RANGES[s.name]
+            if s.output_range is not None:
+                lo, hi = s.output_range
                 band = self.saturation * (hi - lo)
                 sat = ((out <= lo + band) | (out >= hi - band)).float().mean()
                 metrics[f"saturated/{name}"] = float(sat)
-            elif s.family in DEAD_FAMILIES and out.dim() >= 2:
+            elif s.dies and out.dim() >= 2:
                 per_unit = (out <= 0).transpose(0, 1).reshape(out.shape[1], -1).all(1)
                 metrics[f"dead/{name}"] = float(per_unit.float().mean())
             if writer is not None:

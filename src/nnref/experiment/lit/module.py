@@ -1,13 +1,14 @@
 """The LightningModule: any model, trained with a loss, optimizer and penalties from the registry.
 
-``impl="torch"`` swaps every registry component (loss, optimizer, clipping, output activation)
-for torch's built-in at once; the model is built by the caller with the same ``impl``.
+Everything is built from the references; ``impl="torch"`` swaps the whole module (the model, the
+loss, the output activation) and picks torch's optimizer and clipping, all in
+:mod:`nnref.experiment.impl`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning as L
@@ -15,8 +16,10 @@ import torch
 import torchmetrics
 from torch import nn
 
-from nnref import regularization
+from nnref import registry, regularization
 from nnref.experiment.data.base import TASKS
+from nnref.experiment.errors import ArgumentError, check, choice, is_number
+from nnref.experiment.impl import check_impl, clip_grad_norm_fn, component, to_impl
 from nnref.experiment.models import build_component
 
 __all__ = ["LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
@@ -27,7 +30,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce_with_logits",
                 "multilabel": "bce_with_logits", "regression": "mse"}
 # Losses that take probabilities / log-probabilities, not logits: the module applies the
-# matching output activation (from the registry, so it follows ``impl``) before them.
+# matching output activation (a registry module, so it follows ``impl``) before them.
 _OUTPUT_ACTIVATION = {"bce": ("sigmoid", {}), "nll": ("log_softmax", {"dim": 1})}
 SCHEDULERS = {
     "step": torch.optim.lr_scheduler.StepLR,
@@ -35,6 +38,17 @@ SCHEDULERS = {
     "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
     "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
 }
+
+
+def _reported_as(name: str, value: Any, build: Callable[[], Any]) -> Any:
+    """``build()``, a component's complaint about its keyword arguments reported against the
+    argument ``name`` (holding ``value``) they came in."""
+    try:
+        return build()
+    except ArgumentError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ArgumentError(name, value, reason=str(e).splitlines()[0]) from e
 
 
 class LitModel(L.LightningModule):
@@ -66,7 +80,10 @@ class LitModel(L.LightningModule):
         l1, l2: penalty weights :math:`\lambda_1, \lambda_2 \ge 0` (weights only: no biases,
             no norm scales).
         clip_grad_norm: max global gradient norm, or ``None``.
-        impl: ``"reference"`` or ``"torch"``.
+        impl: ``"reference"`` or ``"torch"``: swaps ``model`` too.
+
+    Raises:
+        ArgumentError: (a ``ValueError``) naming the first bad argument and what is allowed.
     """
 
     def __init__(self, model: nn.Module, task: str = "multiclass", num_outputs: int = 10,
@@ -77,25 +94,30 @@ class LitModel(L.LightningModule):
                  l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
                  impl: str = "reference") -> None:
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        if scheduler is not None and scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be None or one of {tuple(SCHEDULERS)}, "
-                             f"got {scheduler!r}")
+        choice("task", task, TASKS)
+        check_impl(impl)
+        choice("loss", loss, ["auto", *registry.names("loss", aliases=True)])
+        choice("optim", optim, registry.names("optim", aliases=True))
+        lr = dict(optim_kwargs or {}).get("lr", 1e-3)
+        check("lr", lr, is_number(lr) and lr >= 0, "a finite number >= 0")
+        if scheduler is not None:
+            choice("scheduler", scheduler, list(SCHEDULERS))
         for key, value in (("l1", l1), ("l2", l2)):
-            if value < 0:
-                raise ValueError(f"{key} must be >= 0, got {value!r}")
-        if clip_grad_norm is not None and clip_grad_norm <= 0:
-            raise ValueError(f"clip_grad_norm must be > 0 or None, got {clip_grad_norm!r}")
+            check(key, value, is_number(value) and value >= 0, "a finite number >= 0")
+        if clip_grad_norm is not None:
+            check("clip_grad_norm", clip_grad_norm, is_number(clip_grad_norm)
+                  and clip_grad_norm > 0, "a finite number > 0, or null")
         # logger=False: the training script logs hparams once, at the end, with final metrics
         self.save_hyperparameters(ignore=["model"], logger=False)
         self.automatic_optimization = False
         self.model = model
         self.task, self.impl = task, impl
         loss_name = DEFAULT_LOSS[task] if loss == "auto" else loss
-        self.loss_fn = build_component("loss", loss_name, impl=impl, **dict(loss_kwargs or {}))
-        out_act = _OUTPUT_ACTIVATION.get(loss_name)
-        self.output_act = (build_component("activation", out_act[0], impl=impl, **out_act[1])
+        loss_kwargs = dict(loss_kwargs or {})
+        self.loss_fn = _reported_as("loss_kwargs", loss_kwargs,
+                                    lambda: build_component("loss", loss_name, **loss_kwargs))
+        out_act = _OUTPUT_ACTIVATION.get(registry.spec("loss", loss_name).name)
+        self.output_act = (build_component("activation", out_act[0], **out_act[1])
                            if out_act else None)
         metrics = {"multiclass": {"num_classes": num_outputs},
                    "multilabel": {"num_labels": num_outputs}, "binary": {}}
@@ -106,6 +128,9 @@ class LitModel(L.LightningModule):
         # Epoch sums of the training loss and of correct predictions, as plain tensors: a
         # torchmetrics update per step costs a sizeable part of a small model's step.
         self._epoch_sums: torch.Tensor | None = None
+        # built now, not in configure_optimizers, so bad optimizer arguments fail here
+        _reported_as("optim_kwargs", dict(optim_kwargs or {}), self._optimizer)
+        to_impl(self, impl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -210,15 +235,16 @@ class LitModel(L.LightningModule):
         if max_norm is None:
             return
         params = [p for p in self.parameters() if p.grad is not None]
-        if self.impl == "torch":
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
-        else:
-            regularization.clip_grad_norm_(params, max_norm)
+        clip_grad_norm_fn(self.impl)(params, max_norm)
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        return component("optim", hp.optim, self.impl,
+                         **dict(hp.optim_kwargs or {}))(self.parameters())
 
     def configure_optimizers(self):
         hp = self.hparams
-        optimizer = build_component("optim", hp.optim, impl=self.impl,
-                                    **dict(hp.optim_kwargs or {}))(self.parameters())
+        optimizer = self._optimizer()
         if hp.scheduler is None:
             return optimizer
         scheduler = SCHEDULERS[hp.scheduler](optimizer, **dict(hp.scheduler_kwargs or {}))
