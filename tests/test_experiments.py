@@ -146,9 +146,10 @@ def test_reports_speak_of_the_lecture_notes():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_swept_value_composes_and_validates(name):
+def test_every_swept_value_composes_and_validates(name, monkeypatch):
     """Each value of each swept key (the others at their defaults) gives a valid config: a
     typo in a sweep list or a missing interpolation target fails here, not 20 minutes in."""
+    monkeypatch.setenv("NNREF_ROOT", str(ROOT))  # as experiments/train.py sets it: paths resolve
     params = sweep_params(name)
     assert params, f"{name} is not a sweep"
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
