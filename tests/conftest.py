@@ -77,6 +77,8 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+# conf/paths derives every path from it, as experiments/train.py sets it
+os.environ.setdefault("NNREF_ROOT", str(ROOT))
 
 
 def make_cfg(tmp_path, overrides=()):
@@ -86,7 +88,6 @@ def make_cfg(tmp_path, overrides=()):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    os.environ.setdefault("NNREF_ROOT", str(ROOT))
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=[f"paths.log_dir={tmp_path}",
                                           f"paths.data_dir={tmp_path / 'data'}",
