@@ -403,8 +403,8 @@ he_normal_ = kaiming_normal_
 he_uniform_ = kaiming_uniform_
 
 
-def init_model(model: nn.Module, name: str | Callable[..., torch.Tensor], **kwargs) -> nn.Module:
-    r"""Initialize every weight of ``model`` with the initializer ``name``; biases to zero.
+def init_model(model: nn.Module, initializer: Callable[..., torch.Tensor], **kwargs) -> nn.Module:
+    r"""Initialize every weight of ``model`` with ``initializer``; biases to zero.
 
     A weight is any parameter with 2 or more dimensions (Linear, Conv, RNN matrices); they get
     ``initializer(weight, **kwargs)``. Parameters whose name starts with ``bias`` are zeroed.
@@ -413,18 +413,23 @@ def init_model(model: nn.Module, name: str | Callable[..., torch.Tensor], **kwar
 
     Args:
         model: the module to initialize in place (returned).
-        name: a registry name or alias (``'he_normal'``, ``'glorot_uniform'``, ``'lecun_normal'``
-            ...) or an initializer function.
+        initializer: an initializer function of this module (:func:`kaiming_normal_` ...) or
+            one from ``nnref.registry.get("init", name, **kwargs)``, which resolves names and
+            aliases (``'he_normal'``, ``'glorot_uniform'``, ``'lecun_normal'`` ...).
         **kwargs: passed to the initializer (``gain``, ``mode``, ``nonlinearity``, ``val``,
             ``generator`` ...).
-    """
-    if callable(name):
-        initializer = name
-    else:
-        from nnref import registry  # the registry imports this module
 
-        initializer = registry.get("init", name, **kwargs)
-        kwargs = {}
+    Example::
+
+        >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        >>> _ = init_model(model, kaiming_normal_, nonlinearity="relu")
+        >>> float(model[0].bias.abs().sum())
+        0.0
+    """
+    if not callable(initializer):
+        raise TypeError(f"init_model(): argument 'initializer' must be callable, got "
+                        f"{type(initializer).__name__}; for a name use "
+                        f"nnref.registry.get('init', name)")
     for param_name, param in model.named_parameters():
         leaf = param_name.rsplit(".", 1)[-1]
         if leaf.startswith("bias"):
