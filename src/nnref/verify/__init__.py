@@ -69,6 +69,57 @@ def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return math.inf if diff.isnan().any() else float(diff.max())
 
 
+# float64 parity: a few ulps. Two correct float64 evaluations of one formula differ by the
+# rounding of their last operations (an ulp or two of each value) and, where a result comes out
+# of a cancellation or a reduction (softmax's g - sum g s, a mean of mixed-sign terms), by a few
+# ulps of the largest value involved; every wrong constant or derivative is millions of ulps off
+# (SELU's constants cut to 8 digits: 1e7 ulps; a derivative scaled by 1 + 1e-4: 5e11 ulps).
+ULPS64 = 4
+EPS64 = torch.finfo(torch.float64).eps
+
+
+def _magnitude(t: torch.Tensor | None) -> float:
+    if t is None:
+        return 0.0
+    finite = t.detach()[t.detach().isfinite()]
+    return float(finite.abs().max()) if finite.numel() else 0.0
+
+
+def float64_tolerance(want: torch.Tensor, scale: torch.Tensor | None = None) -> dict:
+    """``rtol``/``atol`` for comparing float64 results with ``want``: :data:`ULPS64` ulps of each
+    value, and of the largest finite magnitude of ``want`` or of ``scale``: the terms a
+    result may cancel from (a derivative formed from the saved output, as tanh's
+    ``g (1 - y^2)``, cancels terms of the upstream gradient's size)."""
+    big = max(_magnitude(want), _magnitude(scale))
+    return {"rtol": ULPS64 * EPS64, "atol": ULPS64 * EPS64 * big}
+
+
+def tolerance(want: torch.Tensor, scale: torch.Tensor | None = None) -> dict:
+    """Tolerances for a result of ``want``'s dtype: :func:`float64_tolerance` in float64,
+    assert_close's defaults (about 10 ulps) in float32."""
+    return float64_tolerance(want, scale) if want.dtype == torch.float64 else {}
+
+
+# gradcheck / gradgradcheck: central differences with step h = 1e-6 on float64 inputs of order
+# 1 are off by h^2 |f'''| / 6 + eps |f| / h, about 1e-10; rtol 1e-5 and atol 1e-8 leave room for
+# that, yet fail a derivative 1e-4 relative off (gradcheck's default rtol of 1e-3 passes a
+# sigmoid backward scaled by 0.999).
+GRADCHECK = {"eps": 1e-6, "atol": 1e-8, "rtol": 1e-5}
+
+
+def gradcheck(fn: Callable, inputs, what: str, *, second: bool = True) -> bool:
+    """gradcheck (and gradgradcheck, with ``second``) of ``fn`` at :data:`GRADCHECK`'s
+    tolerances; raises ``AssertionError`` naming ``what``."""
+    for name, check in (("gradcheck", torch.autograd.gradcheck),
+                        ("gradgradcheck", torch.autograd.gradgradcheck))[:2 if second else 1]:
+        try:
+            check(fn, inputs, **GRADCHECK)
+        except RuntimeError as exc:  # keep the first line: which input and output entry
+            raise AssertionError(
+                f"{what}: {name} failed: {str(exc).splitlines()[0]}") from None
+    return True
+
+
 def saved_bytes(fn: Callable, x: torch.Tensor) -> int:
     """Bytes autograd keeps for backward when ``fn(x)`` runs (saved_tensors_hooks)."""
     total = 0

@@ -17,7 +17,7 @@ import torch
 from torch.func import functional_call
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
+from nnref.verify import Row, case_label, cases, gradcheck, max_abs_diff, saved_bytes, tolerance
 
 SHAPE = (3, 6, 5)  # channels (6) on dim 1, matching the per-channel cases
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -101,7 +101,8 @@ def compare(spec: Spec, kwargs: Mapping, x: torch.Tensor) -> tuple[float, float]
     oracle is evaluated in float64 for every other dtype, since a naive formula in lower
     precision is less accurate than the reference it checks (soft exponential's alpha-gradient
     cancels catastrophically in float32 for small alpha x). Forward values use assert_close's
-    default tolerances for the dtype. Half-precision gradients use
+    default tolerances for the dtype, float64 results :func:`nnref.verify.float64_tolerance`
+    (a few ulps). Half-precision gradients use
     :func:`half_grad_tolerance`: backward formulas work from a saved output rounded to the dtype
     (torch's do too), so one ulp of difference in a saved value moves the gradient by a few
     ulps of its scale; torch's own half gradients are that far from the exact ones.
@@ -137,11 +138,12 @@ def half_grad_tolerance(grad: torch.Tensor) -> dict:
 
 def _assert_same(spec, kwargs, got, want) -> tuple[float, float]:
     (y_ref, g_ref), (y_base, g_base) = got, want
-    torch.testing.assert_close(y_ref, y_base, equal_nan=True,
+    upstream = _upstream()(y_base)  # what every comparison here is run with
+    torch.testing.assert_close(y_ref, y_base, equal_nan=True, **tolerance(y_base),
                                msg=lambda m: f"{spec.name} {case_label(kwargs)} forward: {m}")
     names = ["input"] + [f"param{i}" for i in range(len(g_ref) - 1)]
     for name, a, b in zip(names, g_ref, g_base, strict=True):
-        tol = half_grad_tolerance(b) if b.dtype in LOW_PRECISION else {}
+        tol = half_grad_tolerance(b) if b.dtype in LOW_PRECISION else tolerance(b, upstream)
         torch.testing.assert_close(a, b, equal_nan=True, **tol, msg=lambda m, name=name:
                                    f"{spec.name} {case_label(kwargs)} grad {name}: {m}")
     fwd = max_abs_diff(y_ref, y_base)
@@ -189,38 +191,85 @@ def check_layouts(spec, kwargs, dtype=torch.float32, device="cpu"):
     return fwd, grad
 
 
-FINITE_EXTREMES = (-1e4, -1.0, -0.0, 0.0, 1.0, 1e4, math.nan)
+FINITE_EXTREMES = (-1e4, -1.0, -0.0, 0.0, 1.0, 1e4)
 
 
-def _column(values, dtype, device):
-    """Each value repeated over the 6 channels: shape (len(values), 6, 1)."""
-    x = torch.tensor(values, dtype=torch.float64).repeat(SHAPE[1], 1).T
-    return x.reshape(len(values), SHAPE[1], 1).to(device=device, dtype=dtype)
+def extreme_grid(values, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Shape (len(values), 6, 1) with ``values[(i + c) % len(values)]`` at row i, channel c:
+    every row (dim 1) and every column (dim 0) holds each value next to the others, so that
+    a function normalising over a dim (softmax) and per-channel parameters see them all."""
+    n = len(values)
+    idx = (torch.arange(n)[:, None] + torch.arange(SHAPE[1])[None, :]) % n
+    x = torch.tensor(values, dtype=torch.float64)[idx]
+    return x.reshape(n, SHAPE[1], 1).to(device=device, dtype=dtype)
+
+
+def case_limits(spec: Spec, kwargs: Mapping) -> Mapping[float, tuple[float, float]]:
+    """The cases' hand-worked limits at -inf and +inf for ``kwargs`` (empty: none given)."""
+    limits = cases.of(spec).limits
+    return limits(kwargs) if callable(limits) else limits
 
 
 def check_extremes(spec, kwargs, dtype=torch.float32, device="cpu"):
-    """±1e4, ±0 and NaN against the built-in (or the oracle); ±inf against the built-in too,
-    except where the cases' ``limits`` give hand-worked limits (no built-in, or a documented
-    deviation where torch returns NaN)."""
-    c = cases.of(spec)
-    limits = c.limits
-    if spec.builtin is None or limits:
-        points = FINITE_EXTREMES
-    else:
-        points = FINITE_EXTREMES + (-math.inf, math.inf)
-    fwd, grad = compare(spec, kwargs, _column(points, dtype, device))
-    if limits and kwargs == c.kwargs[0]:
-        pair = build_pair(spec, kwargs, dtype, device)
-        for point, (f_lim, d_lim) in limits.items():
-            xi = torch.full((1, SHAPE[1], 1), point, dtype=dtype, device=device,
-                            requires_grad=True)
-            yi = pair.ref(xi)
-            (gi,) = torch.autograd.grad(yi.sum(), xi)
-            torch.testing.assert_close(yi.detach(), torch.full_like(yi, f_lim), equal_nan=True,
-                                       msg=lambda m, p=point: f"{spec.name} f({p}): {m}")
-            torch.testing.assert_close(gi, torch.full_like(gi, d_lim), equal_nan=True,
-                                       msg=lambda m, p=point: f"{spec.name} f'({p}): {m}")
+    """Extreme inputs, each kind in a tensor of its own so that a NaN never hides a mismatch:
+
+    * ±1e4, ±1, ±0: value, input and parameter gradients against the built-in (or oracle);
+    * -inf and +inf (each next to the finite extremes): against the built-in (or oracle), or,
+      where the cases give hand-worked limits (an oracle whose naive formula gives inf - inf;
+      a deliberate deviation where torch returns NaN), the reference's value and derivative
+      at every infinite entry against them, for every case;
+    * NaN next to finite values: against the built-in (or oracle), NaN where it is NaN.
+    """
+    fwd, grad = compare(spec, kwargs, extreme_grid(FINITE_EXTREMES, dtype, device))
+    limits = case_limits(spec, kwargs)
+    for inf in (-math.inf, math.inf):
+        x = extreme_grid(FINITE_EXTREMES + (inf,), dtype, device)
+        if limits:
+            _check_limits(spec, kwargs, x, inf, limits[inf])
+            continue
+        try:
+            f, g = compare(spec, kwargs, x)
+        except AssertionError as exc:
+            raise AssertionError(f"[{inf} input] {exc}") from None
+        fwd, grad = max(fwd, f), max(grad, g)
+    _check_nan(spec, kwargs, extreme_grid((math.nan, -1.0, 0.0, 1.0), dtype, device))
     return fwd, grad
+
+
+def _check_nan(spec, kwargs, x):
+    """NaN inputs: the value equals the comparison's everywhere (NaN where it is NaN), the
+    input gradient at the other entries. The gradient at a NaN entry is no yardstick: torch's
+    own depends on the element's position (ELU's vectorised loop gives NaN, its scalar tail
+    1), and so, through the sum, do the parameter gradients."""
+    pair = build_pair(spec, kwargs, x.dtype, x.device)
+    up = _upstream()
+    y, (gx, *_) = _value_and_grads(pair.ref, pair.ref_params, pair.inplace, x, up)
+    dt = torch.float64 if pair.oracle else x.dtype  # an oracle in float64, as in compare()
+    if pair.oracle:
+        pair = build_pair(spec, kwargs, dt, x.device,
+                          {k: v.double() for k, v in pair.ref.state_dict().items()})
+    y_b, (gx_b, *_) = _value_and_grads(pair.base, pair.base_params, pair.inplace, x.to(dt),
+                                       lambda t: up(t.to(x.dtype)).to(dt))
+    y_b, gx_b = y_b.to(x.dtype), gx_b.to(x.dtype)
+    where = f"{spec.name} {case_label(kwargs)} [NaN input]"
+    torch.testing.assert_close(y, y_b, equal_nan=True, **tolerance(y_b),
+                               msg=lambda m: f"{where} forward: {m}")
+    real = ~x.isnan()
+    torch.testing.assert_close(gx[real], gx_b[real], equal_nan=True,
+                               **tolerance(gx_b[real], up(y_b)),
+                               msg=lambda m: f"{where} grad input: {m}")
+
+
+def _check_limits(spec, kwargs, x, inf, limit):
+    pair = build_pair(spec, kwargs, x.dtype, x.device)
+    xi = x.detach().clone().requires_grad_(True)
+    y = pair.ref(xi.clone() if pair.inplace else xi)
+    (g,) = torch.autograd.grad(y.sum(), xi)
+    at = x == inf
+    for what, got, want in (("f", y.detach(), limit[0]), ("f'", g, limit[1])):
+        torch.testing.assert_close(
+            got[at], torch.full_like(got[at], want), equal_nan=True,
+            msg=lambda m, w=what: f"{spec.name} {case_label(kwargs)} {w}({inf}): {m}")
 
 
 def _functional(spec, kwargs, x):
@@ -241,15 +290,14 @@ def _functional(spec, kwargs, x):
 
 
 def check_gradcheck(spec, kwargs, device="cpu") -> bool:
-    """gradcheck and gradgradcheck in float64 on inputs away from the kinks."""
+    """gradcheck and gradgradcheck in float64 on inputs away from the kinks, at
+    :data:`nnref.verify.GRADCHECK`'s tolerances."""
     if kwargs.get("inplace"):
         kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
     x = make_input(spec, (2, SHAPE[1], 3), torch.float64, device, seed=7,
                    away_from_kinks=True).requires_grad_(True)
     fn, inputs = _functional(spec, kwargs, x)
-    assert torch.autograd.gradcheck(fn, inputs), f"{spec.name}: gradcheck failed"
-    assert torch.autograd.gradgradcheck(fn, inputs), f"{spec.name}: gradgradcheck failed"
-    return True
+    return gradcheck(fn, inputs, f"{spec.name} {case_label(kwargs)}")
 
 
 def check_saved_bytes(spec, kwargs, device="cpu") -> tuple[int, int]:
