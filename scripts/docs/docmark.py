@@ -118,6 +118,11 @@ def tex_to_mathml(tex: str, display: bool) -> str:
         raise ValueError(f"cannot convert TeX {tex!r}: {type(exc).__name__}: {exc}") from exc
     if "<merror" in mathml:
         raise ValueError(f"cannot convert TeX {tex!r}: latex2mathml produced an error node")
+    # latex2mathml leaves TeX's escaped characters as written inside \text{...} (fan\_in)
+    mathml = re.sub(r"\\([_%#&$])", r"\1", mathml)
+    # and keeps a command it does not know as text, which would show raw TeX
+    if unknown := re.search(r">([^<]*\\[^<]*)<", mathml):
+        raise ValueError(f"cannot convert TeX {tex!r}: unknown command {unknown.group(1)!r}")
     # a span (styled as a block) stays valid HTML inside the paragraph Markdown wraps it in
     return f'<span class="nnref-math">{mathml}</span>' if display else mathml
 
