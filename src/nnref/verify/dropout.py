@@ -5,8 +5,8 @@ and classic dropout, with the composition of built-ins in its cases' ``oracle``)
 Randomness is made comparable, not avoided: on CPU the reference draws its masks exactly as
 torch does, so with the same seed both drop the same units and the training outputs and
 gradients must be equal. On other devices torch's fused kernel uses its own random stream;
-there the training mode is checked against the formula with the mask read off the output and
-against the binomial statistics of the mask.
+there the training mode is checked against the formula with a mask drawn independently from the
+same generator state, and against the binomial statistics of the mask.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import torch
 
 from nnref.registry import Spec
-from nnref.verify import Row, case_label, cases, max_abs_diff, saved_bytes
+from nnref.verify import Row, case_label, cases, gradcheck, max_abs_diff, saved_bytes, tolerance
 
 SEED = 1234
 # |kept - n q| may exceed this many binomial standard deviations with probability < 1e-6.
@@ -48,9 +48,11 @@ def run(module, x: torch.Tensor, seed: int | None, inplace: bool, upstream: torc
 
 def _assert_same(what, got, want) -> tuple[float, float]:
     (y1, g1), (y2, g2) = got, want
-    torch.testing.assert_close(y1, y2, equal_nan=True, msg=lambda m: f"{what} output: {m}")
+    torch.testing.assert_close(y1, y2, equal_nan=True, **tolerance(y2),
+                               msg=lambda m: f"{what} output: {m}")
     for a, b in zip(g1, g2, strict=True):
-        torch.testing.assert_close(a, b, equal_nan=True, msg=lambda m: f"{what} gradient: {m}")
+        torch.testing.assert_close(a, b, equal_nan=True, **tolerance(b),
+                                   msg=lambda m: f"{what} gradient: {m}")
     return max_abs_diff(y1, y2), max(max_abs_diff(a, b) for a, b in zip(g1, g2, strict=True))
 
 
@@ -107,18 +109,37 @@ def check_parity(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu"
     return max(e[0] for e in errs), max(e[1] for e in errs)
 
 
+def expected_mask(spec: Spec, kwargs: Mapping, x: torch.Tensor, seed: int = SEED
+                  ) -> torch.Tensor:
+    """The keep mask a Bernoulli(1 - p) draw gives after ``torch.manual_seed(seed)``, drawn
+    here as torch's dropout draws it (``bernoulli_`` on a tensor of the input's dtype, one
+    value per unit), independently of the reference; broadcast to ``x``'s shape."""
+    p = kwargs.get("p", 0.5)
+    shape = list(x.shape)
+    if cases.of(spec).unit == "channel":
+        shape[2:] = [1] * (len(shape) - 2)
+    torch.manual_seed(seed)
+    keep = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(1 - p)
+    return keep.bool().expand(x.shape)
+
+
 def check_training_formula(spec: Spec, kwargs: Mapping, dtype=torch.float32, device="cpu"
                            ) -> tuple[float, float]:
-    """Device-independent training check: y = m x s, dy/dx = m s with the mask read off y."""
+    """Device-independent training check: y = m x s and dy/dx = m s, with the mask m drawn
+    independently from the generator state the reference draws from. For 0 < p < 1 the mask
+    must keep some units and drop others (an all-zero output is refused)."""
     p = kwargs.get("p", 0.5)
     ref = spec.reference(**kwargs).to(device=device, dtype=dtype).train()
     x = make_input(spec, dtype, device)
     up = torch.ones_like(x)
     y, (gx,) = run(ref, x, SEED, bool(kwargs.get("inplace")), up)
+    kept = expected_mask(spec, kwargs, x)
+    if 0 < p < 1:
+        assert kept.any() and not kept.all(), f"{spec.name}: the test's mask is degenerate"
+        assert (y != 0).any(), f"{spec.name}: p={p} gave an all-zero output"
     alpha = cases.of(spec).saturation
     if alpha is not None and p < 1:
-        return _alpha_formula(x, y, gx, p, alpha)
-    kept = y != 0
+        return _alpha_formula(x, y, gx, p, alpha, kept)
     scale = 0.0 if p == 1 else 1.0 if kwargs.get("mode") == "classic" else 1.0 / (1 - p)
     want = torch.where(kept, x * scale, torch.zeros_like(x))
     torch.testing.assert_close(y, want)
@@ -126,10 +147,10 @@ def check_training_formula(spec: Spec, kwargs: Mapping, dtype=torch.float32, dev
     return max_abs_diff(y, want), max_abs_diff(gx, kept.to(dtype) * scale)
 
 
-def _alpha_formula(x, y, gx, p, alpha) -> tuple[float, float]:
+def _alpha_formula(x, y, gx, p, alpha, kept) -> tuple[float, float]:
     a = 1 / math.sqrt((1 - p) * (1 + p * alpha**2))
     dropped_value = a * alpha * (1 - p)
-    dropped = (y - dropped_value).abs() < 1e-6
+    dropped = ~kept
     want = torch.where(dropped, torch.full_like(x, dropped_value), a * x - a * alpha * p)
     torch.testing.assert_close(y, want)
     torch.testing.assert_close(gx, (~dropped).to(x.dtype) * a)
@@ -170,7 +191,8 @@ def check_keep_fraction(spec: Spec, kwargs: Mapping, device="cpu", n_units: int 
 
 
 def check_gradcheck(spec: Spec, kwargs: Mapping, device="cpu") -> bool:
-    """gradcheck and gradgradcheck (float64) in training, with the mask fixed by a seed."""
+    """gradcheck and gradgradcheck (float64, :data:`nnref.verify.GRADCHECK`) in training, with
+    the mask fixed by a seed."""
     kwargs = {k: v for k, v in kwargs.items() if k != "inplace"}
     ref = spec.reference(**kwargs).to(device=device, dtype=torch.float64).train()
     shape = cases.of(spec).shape
@@ -184,7 +206,7 @@ def check_gradcheck(spec: Spec, kwargs: Mapping, device="cpu") -> bool:
                                                         strict=True)), (x,))
 
     inputs = (x, *(p.detach().clone().requires_grad_(True) for p in params))
-    return bool(torch.autograd.gradcheck(fn, inputs) and torch.autograd.gradgradcheck(fn, inputs))
+    return gradcheck(fn, inputs, f"{spec.name} {case_label(kwargs)}")
 
 
 def check_saved_bytes(spec: Spec, kwargs: Mapping, device="cpu") -> tuple[int, int | None]:
