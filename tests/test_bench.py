@@ -32,6 +32,13 @@ def _positive(cell: str) -> float:
     return value
 
 
+def _ratio(cell: str) -> float:
+    # a ratio under 0.005 (one side stalled by other load) prints as 0.00
+    value = float(cell)
+    assert math.isfinite(value) and value >= 0, cell
+    return value
+
+
 def _run(capsys, *argv: str) -> list[list[list[str]]]:
     assert nnref.bench.main(["--quick", "--no-compile", *argv]) == 0
     return _tables(capsys.readouterr().out)
@@ -52,7 +59,7 @@ def test_normalization_section_table(capsys, monkeypatch):
     assert [r[0] for r in rows] == ["eager (training)", "eager (eval)"]
     for _, shape, ref_ms, base_ms, ratio, bar in rows:
         assert shape == "8x4x8x8"
-        _positive(ref_ms), _positive(base_ms), _positive(ratio)
+        _positive(ref_ms), _positive(base_ms), _ratio(ratio)
         assert bar in ("2.0x ok", "2.0x over")
 
 
@@ -66,11 +73,11 @@ def test_models_section_tables(capsys, monkeypatch):
     assert [r[:2] for r in rows] == [[m, o] for m in ("CNN relu", "MLP relu")
                                      for o in models.OPTIMIZERS]
     for _, _, ref_ms, base_ms, ratio in rows:
-        _positive(ref_ms), _positive(base_ms), _positive(ratio)
+        _positive(ref_ms), _positive(base_ms), _ratio(ratio)
     head, *rows = memory
-    assert head == ["model", "optimizer", "reference MiB", "torch MiB", "ratio"]
-    assert [r[:2] for r in rows] == [["CNN relu", o] for o in models.OPTIMIZERS]
-    for _, _, ref_mib, base_mib, ratio in rows:
+    assert head == ["model", "reference MiB", "torch MiB", "ratio"]
+    assert [r[0] for r in rows] == ["CNN relu"]
+    for _, ref_mib, base_mib, ratio in rows:
         _positive(ref_mib), _positive(base_mib), _positive(ratio)
 
 
