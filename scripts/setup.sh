@@ -15,7 +15,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
 fi
 # Re-install only when pyproject.toml changed since the last install.
 STAMP="$VENV/.nnref-installed"
-EXTRAS="${NNREF_EXTRAS:-dev,sweeps}"
+EXTRAS="${NNREF_EXTRAS:-dev,sweeps,docs}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$(cat "$STAMP")" != "$EXTRAS" ]; then
     echo "[setup] installing nnref[$EXTRAS]"
     "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$EXTRAS]"
