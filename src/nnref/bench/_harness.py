@@ -1,8 +1,9 @@
 """The one timer and the one table writer every benchmark section uses.
 
-Times are only ever reported as ratios of two callables measured in the same run: on a shared
-machine the load drifts between runs, so :func:`compare` measures the callables in alternating
-rounds and keeps each one's best round, which lets a drift hit every side alike.
+A reference is judged by its ratio to the built-in measured in the same run, never by a time
+from another run: on a shared machine the load drifts, so :func:`compare` measures the
+callables in alternating rounds and keeps each one's best round, which lets a drift hit every
+side alike.
 """
 
 from __future__ import annotations
