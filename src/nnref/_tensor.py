@@ -1,5 +1,5 @@
 """Helpers every component shares: input checks, the precision torch computes in, a stable
-sigmoid, in-place write-back."""
+sigmoid, in-place temporaries and write-back."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ def stable_sigmoid(z: torch.Tensor) -> torch.Tensor:
     """
     e = torch.exp(-z)
     return (e + 1 if torch.is_grad_enabled() else e.add_(1)).reciprocal_()
+
+
+def in_place(t: torch.Tensor, op: str, *args) -> torch.Tensor:
+    """``t.<op>_(*args)`` on a temporary ``t`` the caller made, or the out-of-place
+    ``t.<op>(*args)`` while autograd records (a backward run with create_graph), since double
+    backward may need the value an in-place op would overwrite. A full-size temporary fewer
+    is a memory pass fewer: on CPU, elementwise ops cost about one pass each."""
+    return getattr(t, op if torch.is_grad_enabled() else op + "_")(*args)
 
 
 def apply_maybe_inplace(fn, input: torch.Tensor, inplace: bool, saves_input: bool = False):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref._tensor import apply_maybe_inplace, check_input, opmath, stable_sigmoid
+from nnref._tensor import apply_maybe_inplace, check_input, in_place, opmath, stable_sigmoid
 
 __all__ = [
     "Softplus", "softplus", "SoftClipping", "soft_clipping", "BentIdentity", "bent_identity",
@@ -312,15 +312,15 @@ class _SoftExponentialFn(torch.autograd.Function):
     @staticmethod
     def forward(x, alpha):
         xf, a = opmath(x), opmath(alpha)
-        # alpha is one scalar: only its branch is evaluated (alpha's value is read on the host).
-        sign = _sign(alpha)
-        if sign > 0:
-            y = torch.expm1(a * xf).div_(a).add_(a)
-        elif sign < 0:
-            y = torch.log1p(-a * (xf + a)).div_(-a)
-        else:
-            y = xf.clone()
-        return y.to(x.dtype)
+        pos, neg = a > 0, a < 0
+        a_p, a_n = torch.where(pos, a, 1.0), torch.where(neg, a, -1.0)
+        k_p, k_n = pos.to(xf.dtype), neg.to(xf.dtype)
+        # All three branches are evaluated (alpha is never read on the host); each sees x
+        # only when it is the chosen one, elsewhere a point where its value is 0: the chosen
+        # one divided by 1 and the others by inf (exactly 0), added.
+        y = torch.expm1(a_p * _only(xf, pos, 0.0)).div_(a_p / k_p).add_(a_p * k_p)
+        y = y.add_(torch.log1p(-a_n * (_only(xf, neg, 1.0) + a_n)).div_(-a_n / k_n))
+        return y.add_(_only(xf, a == 0, 0.0)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -330,34 +330,35 @@ class _SoftExponentialFn(torch.autograd.Function):
     def backward(ctx, grad):
         x, alpha = ctx.saved_tensors
         xf, a, g = opmath(x), opmath(alpha), opmath(grad)
-        sign = _sign(alpha)
-        x64, a64 = xf.double(), a.double()
-        if sign > 0:
-            # df/dx = e^{ax}; df/da = 1 + x^2 phi(ax)
-            dx = torch.exp(a * xf)
-            da = 1 + x64 * x64 * _phi(a64 * x64) if ctx.needs_input_grad[1] else None
-        elif sign < 0:
-            # df/dx = 1 / (1 - a(x + a)); with v = a(x + a):
-            # df/da = 1 - (x + a)^2 psi(v) + (x + 2a)(x + a) / (1 - v)
-            dx = (1 - a * (xf + a)).reciprocal()
-            if ctx.needs_input_grad[1]:
-                xa = x64 + a64
-                v = a64 * xa
-                da = 1 - xa * xa * _psi(v) + (x64 + 2 * a64) * xa / (1 - v)
-        else:
-            # f = x; both one-sided limits give df/da = 1 + x^2 / 2
-            dx = torch.ones_like(xf)
-            da = 1 + x64 * x64 / 2 if ctx.needs_input_grad[1] else None
+        pos, neg = a > 0, a < 0
+        a_p, a_n = torch.where(pos, a, 1.0), torch.where(neg, a, -1.0)
+        k_n = neg.to(xf.dtype)
+        # df/dx = e^{ax} for a >= 0 (e^0 = 1 at a = 0, where that branch sees x = 0), and
+        # 1 / (1 - a(x + a)) for a < 0; each branch times its exact 0/1.
+        xa = _only(xf, neg, 1.0) + a_n
+        dx = in_place(torch.exp(a_p * _only(xf, pos, 0.0)), "mul", 1 - k_n)
+        dx = in_place(dx, "add", k_n / in_place(xa * -a_n, "add", 1))
         grad_x = (g * dx).to(grad.dtype)
         if not ctx.needs_input_grad[1]:
             return grad_x, None
-        grad_a = (g.double() * da).sum().reshape(alpha.shape).to(alpha.dtype)
-        return grad_x, grad_a
+        # df/da in float64 (see _phi): 1 + x^2 phi(ax) for a >= 0 (1 + x^2 / 2 at a = 0), and
+        # 1 - (x + a)^2 psi(v) + (x + 2a)(x + a) / (1 - v) with v = a(x + a) for a < 0.
+        x64, k64 = xf.double(), k_n.double()
+        xq, a_q = _only(x64, ~neg, 0.0), torch.where(neg, 0.0, a.double())
+        da = in_place(1 + xq * xq * _phi(a_q * xq), "mul", 1 - k64)
+        a_n64 = a_n.double()
+        xa = _only(x64, neg, 1.0) + a_n64
+        v = a_n64 * xa
+        da = in_place(da, "add", (1 - xa * xa * _psi(v) + (xa + a_n64) * xa / (1 - v)) * k64)
+        grad_a = torch.dot(g.double().reshape(-1), da.reshape(-1))
+        return grad_x, grad_a.reshape(alpha.shape).to(alpha.dtype)
 
 
-def _sign(alpha: torch.Tensor) -> int:
-    a = float(alpha.detach())
-    return (a > 0) - (a < 0)
+def _only(x: torch.Tensor, chosen: torch.Tensor, at: float) -> torch.Tensor:
+    """x if the 0-d bool ``chosen`` holds, else ``at`` everywhere: a clamp to (-inf, inf) or
+    to [at, at], so that a branch not chosen is finite even at x = +-inf (where multiplying
+    x by 0 would give NaN) and alpha stays on the device."""
+    return x.clamp(torch.where(chosen, -torch.inf, at), torch.where(chosen, torch.inf, at))
 
 
 def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
