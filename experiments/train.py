@@ -7,6 +7,12 @@ Examples::
     python experiments/train.py -m model.activation=sigmoid,relu hydra/launcher=joblib
     python experiments/train.py hparams_search=optuna hydra.sweeper.n_trials=30
     python experiments/train.py impl=torch          # same run on torch's built-ins
+    python experiments/train.py --help              # groups, keys and more examples
+
+Each job's directory and TensorBoard run are named by its overrides
+(``activation=sigmoid,depth=10,seed=0``, :mod:`nnref.experiment.naming`); a run ends with one
+line of final metrics and its directory, a single run also with the ``tensorboard`` command,
+a sweep with its quick report and the command.
 
 All logic lives in :func:`nnref.experiment.training.train`. This wrapper makes the errors a
 script can trust: a misspelled group or key, or (single run) a bad value, is one line naming
@@ -29,6 +35,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+
+# Registers ${nnref.run_name:} (hydra.run.dir, hydra.sweep.subdir). main() refers to these
+# modules, so a launcher that ships main to another process imports them there too.
+from nnref.experiment import console, naming
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -139,21 +149,28 @@ def _remove_run_dir(log_dir: str) -> None:
 def main(cfg: DictConfig) -> float:
     from nnref.experiment.training import ConfigError, train  # after Hydra parsed the command line
 
-    single = HydraConfig.get().mode != RunMode.MULTIRUN
+    console.quiet()  # again: a launcher may run this job in a process of its own
+    hc = HydraConfig.get()
+    single = hc.mode != RunMode.MULTIRUN
     try:
-        metrics = train(cfg)
+        metrics = train(cfg, hparams_first=naming.swept_keys())
     except ConfigError as e:
         if not single:
             log.error("config error: %s", e)
             return math.nan
         _remove_run_dir(cfg.paths.log_dir)
         _fail(f"config error: {e}")
+    out = Path(hc.runtime.output_dir)
     if single and metrics.get("failed"):
-        out = HydraConfig.get().runtime.output_dir
-        _fail(f"training failed: see {Path(out) / 'train.log'}", 1)
+        _fail(f"training failed: see {out / 'train.log'}", 1)
+    log.info("%s", console.summary(metrics, out))
+    if single:
+        # the run's parent, so TensorBoard lists the run by its name rather than as "."
+        log.info("inspect it: %s", console.tensorboard_command(out.parent))
     return metrics.get(cfg.get("optimized_metric") or "val/loss", math.nan)
 
 
 if __name__ == "__main__":
+    console.quiet()
     _precheck(sys.argv[1:])
     main()

@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -48,11 +49,21 @@ plt.rcParams.update({"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10
 
 def jobs(sweep: Path) -> list[Path]:
     """Job directories of a sweep (or the run itself): those holding TensorBoard events, in
-    job order (``2`` before ``10``)."""
+    the order the sweep launched them (Hydra's ``hydra.job.num``; a directory without it by
+    its name, ``2`` before ``10``)."""
     dirs = {p.parent.parent if p.parent.name == "tensorboard" else p.parent
             for p in Path(sweep).rglob("events.out.tfevents.*")}
-    return sorted(dirs, key=lambda d: (len(d.parts), int(d.name) if d.name.isdigit() else 0,
-                                       str(d)))
+    return sorted(dirs, key=lambda d: (len(d.parts), _job_num(d), natural(d.name)))
+
+
+def _job_num(job: Path) -> int:
+    """The job's number in its sweep, as Hydra saved it (jobs are named by their overrides)."""
+    f = Path(job) / ".hydra" / "hydra.yaml"
+    if f.is_file():
+        m = re.search(r"^    num: (\d+)$", f.read_text(), re.M)
+        if m:
+            return int(m[1])
+    return int(job.name) if job.name.isdigit() else -1
 
 
 def natural(tag: str) -> list:
@@ -207,9 +218,78 @@ def savefig(fig, path: Path, dpi: int = 80) -> str:
     return Path(path).name
 
 
-def verdict(held: bool, source: str = "the lecture notes") -> str:
-    """The opening of a conclusion: whether the measured numbers support the claim."""
+def verdict(held: bool | None, source: str = "the lecture notes") -> str:
+    """The opening of a conclusion: whether the measured numbers support the claim; ``None``
+    (see :func:`claim`) when the seeds cannot tell."""
+    if held is None:
+        return f"**Inconclusive against {source}:**"
     return f"**{'Agrees' if held else 'Does not agree'} with {source}:**"
+
+
+MIN_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two arms measured over seeds (``a`` against ``b``), and whether the seeds carry a
+    verdict: the difference of the medians must exceed the spread over seeds (the larger of
+    the two arms' ranges, max - min), and each arm needs at least ``min_seeds`` seeds. A
+    difference inside the spread is what another draw of seeds could reverse."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    higher_is_better: bool = True
+    min_seeds: int = MIN_SEEDS
+
+    @property
+    def difference(self) -> float:
+        """median(a) - median(b)."""
+        return float(pd.Series(self.a).median() - pd.Series(self.b).median())
+
+    @property
+    def spread(self) -> float:
+        return max(max(v) - min(v) for v in (self.a, self.b))
+
+    @property
+    def seeds(self) -> int:
+        return min(len(self.a), len(self.b))
+
+    @property
+    def settled(self) -> bool:
+        return self.seeds >= self.min_seeds and abs(self.difference) > self.spread
+
+    @property
+    def a_better(self) -> bool | None:
+        """Whether ``a`` beats ``b``; ``None`` when the seeds cannot tell."""
+        if not self.settled:
+            return None
+        return (self.difference > 0) == self.higher_is_better
+
+    def __str__(self) -> str:
+        ma, mb = (float(pd.Series(v).median()) for v in (self.a, self.b))
+        why = ("" if self.settled else
+               f" (inconclusive: fewer than {self.min_seeds} seeds)" if self.seeds < self.min_seeds
+               else " (inconclusive: within the spread)")
+        return (f"{fmt(ma)} vs {fmt(mb)}, difference {fmt(abs(self.difference))} against a "
+                f"spread over seeds of {fmt(self.spread)} ({self.seeds} seeds){why}")
+
+
+def compare(a: Sequence[float], b: Sequence[float], higher_is_better: bool = True,
+            min_seeds: int = MIN_SEEDS) -> Comparison:
+    """``a`` against ``b``, each one value per seed (see :class:`Comparison`)."""
+    a, b = tuple(float(v) for v in a), tuple(float(v) for v in b)
+    if not a or not b or any(math.isnan(v) for v in (*a, *b)):
+        raise ValueError(f"compare needs a number per seed on both sides, got {a} and {b}")
+    return Comparison(a, b, higher_is_better, min_seeds)
+
+
+def claim(*comparisons: Comparison) -> bool | None:
+    """The verdict on a claim that every ``a`` beats its ``b``: ``True`` when each comparison
+    settles for ``a``, ``False`` when any settles for ``b``, else ``None`` (inconclusive)."""
+    votes = [c.a_better for c in comparisons]
+    if any(v is False for v in votes):
+        return False
+    return True if votes and all(votes) else None
 
 
 # --- experiment reports: numbers + config -> template ----------------------------------------

@@ -14,7 +14,7 @@ import inspect
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from hydra.utils import get_object, instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import OmegaConf
 
+from nnref.experiment import console
 from nnref.experiment.data import TensorDataModule
 from nnref.experiment.errors import ArgumentError, ConfigError, did_you_mean
 from nnref.experiment.lit import DivergenceGuard, LitModel
@@ -190,8 +191,11 @@ def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
     return out
 
 
-def train(cfg: Mapping[str, Any]) -> dict[str, float]:
+def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str, float]:
     """Train one configured experiment and return its final metrics.
+
+    ``hparams_first``: config keys (``model.depth``) listed first among the run's hparams,
+    normally the keys a sweep varies.
 
     Returns a dict with ``val/loss``, ``val/acc`` (classification), ``train/loss*``,
     ``test/*`` when ``test: true``, and ``steps`` (optimizer steps run), ``diverged`` (1 if a
@@ -210,6 +214,8 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
     if any(isinstance(c, ProgressBar) for c in callbacks):
         # a progress bar in the callbacks is a request for one (callbacks=[...,progress_bar])
         trainer_kwargs["enable_progress_bar"] = True
+    elif trainer_kwargs.get("enable_progress_bar", True):
+        callbacks.append(console.progress_bar())
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False)
     except Exception as e:  # Lightning's MisconfigurationException and plain TypeErrors
@@ -232,8 +238,7 @@ def train(cfg: Mapping[str, Any]) -> dict[str, float]:
                    diverged=float(guard.diverged if guard else 0))
     if guard is not None and guard.diverged:
         metrics["diverged_step"] = float(guard.diverged_step)
-    _log_hparams(trainer, cfg, metrics)
-    log.info("final metrics: %s", {k: round(v, 5) for k, v in metrics.items()})
+    _log_hparams(trainer, cfg, metrics, hparams_first)
     return metrics
 
 
@@ -247,10 +252,20 @@ def _traceback_to_log_files() -> None:
             handler.handle(record)
 
 
-def _log_hparams(trainer: L.Trainer, cfg: Mapping[str, Any], metrics: dict[str, float]) -> None:
+# The settings that tell runs apart, listed after the swept keys in TensorBoard's hparams tab;
+# where outputs go and how the trainer logs are left out.
+_HPARAMS = ("impl", "seed", "data/", "model/", "init/", "loss/", "optim/", "regularization/",
+            "trainer/max_epochs", "trainer/max_steps")
+
+
+def _log_hparams(trainer: L.Trainer, cfg: Mapping[str, Any], metrics: dict[str, float],
+                 first: Sequence[str] = ()) -> None:
     params = flatten(_plain(cfg))
-    params = {k: v for k, v in params.items() if not k.startswith(("hydra", "paths/",
-                                                                   "callbacks/", "logger/"))}
+    swept = [k.replace(".", "/") for k in first]
+    swept = [k for k in swept if k in params] + sorted(
+        {p for k in swept for p in params if p.startswith(k + "/")})  # a swept group
+    rest = [k for k in params if k not in swept and (k == "seed" or k.startswith(_HPARAMS))]
+    params = {k: params[k] for k in [*swept, *rest]}
     hp = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items()}
     for logger in trainer.loggers:
         try:

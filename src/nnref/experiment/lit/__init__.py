@@ -1,12 +1,14 @@
 """Lightning side of nnref (needs the ``sweeps`` extra): the training module and callbacks."""
 
 from nnref.experiment.lit.callbacks import (
+    STORY_LAYOUT,
     DivergenceGuard,
+    EpochLine,
     GradientFlowMonitor,
     MaxNormConstraint,
     gradient_flow_figure,
 )
 from nnref.experiment.lit.module import DEFAULT_LOSS, SCHEDULERS, LitModel
 
-__all__ = ["DivergenceGuard", "GradientFlowMonitor", "MaxNormConstraint", "gradient_flow_figure",
-           "LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
+__all__ = ["DivergenceGuard", "EpochLine", "GradientFlowMonitor", "MaxNormConstraint",
+           "gradient_flow_figure", "STORY_LAYOUT", "LitModel", "DEFAULT_LOSS", "SCHEDULERS"]

@@ -9,18 +9,40 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ProgressBar
 from torch import nn
 
 from nnref import registry
 from nnref.regularization import max_norm_
 
-__all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "gradient_flow_figure"]
+__all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "EpochLine",
+           "gradient_flow_figure", "STORY_LAYOUT"]
 
 log = logging.getLogger(__name__)
+
+# TensorBoard's Custom Scalars tab, in this order: what the run learned, then how the gradient
+# reached each layer. Every layer's log10 gradient norm shares one chart, so a vanishing
+# gradient reads as lines fanning out downward toward the input layers.
+STORY_LAYOUT = {
+    "1 loss and accuracy": {
+        "loss": ["Multiline", [r"^train/loss_epoch$", r"^val/loss$", r"^test/loss$"]],
+        "accuracy": ["Multiline", [r"^train/acc$", r"^val/acc$", r"^test/acc$"]],
+    },
+    "2 gradient flow": {
+        "log10 gradient L2 norm, every layer": ["Multiline", [r"^grad_norm_log10/"]],
+        "log10 first layer / last layer gradient norm":
+            ["Multiline", [r"^grad_norm_ratio/log10_first_over_last$"]],
+    },
+    "3 saturated and dead units": {
+        "fraction of saturated outputs": ["Multiline", [r"^saturated/"]],
+        "fraction of dead units": ["Multiline", [r"^dead/"]],
+    },
+}
 
 
 def _activation_specs() -> dict[type, registry.Spec]:
@@ -52,10 +74,11 @@ class GradientFlowMonitor(L.Callback):
 
     Every ``every_n_steps`` training steps, for each layer with a weight matrix :math:`W_l`:
 
-    - ``grad_norm/<layer>`` :math:`\lVert \partial J / \partial W_l \rVert_2` and
-      ``weight_norm/<layer>`` :math:`\lVert W_l \rVert_2` (scalars);
+    - ``grad_norm/<layer>`` :math:`\lVert \partial J / \partial W_l \rVert_2`, its
+      ``grad_norm_log10/<layer>``, and ``weight_norm/<layer>`` :math:`\lVert W_l \rVert_2`;
     - ``grad_norm_ratio/first_over_last``: first layer's gradient norm over the last's
-      (:math:`\ll 1` when gradients vanish toward the input, :math:`\gg 1` when they explode);
+      (:math:`\ll 1` when gradients vanish toward the input, :math:`\gg 1` when they explode),
+      and its ``log10_first_over_last``;
     - for every registered activation module: ``saturated/<module>``, the fraction of outputs
       within ``saturation`` of the bounds of a function with a bounded output range
       (``Spec.output_range``, where :math:`f' \approx 0`), or ``dead/<module>``, the fraction of
@@ -64,7 +87,9 @@ class GradientFlowMonitor(L.Callback):
     - with ``histograms``: weight, gradient and activation histograms (TensorBoard only).
 
     At each epoch end, a bar chart of the epoch's mean gradient norm per layer (log scale) is
-    logged as the image ``gradient_flow`` (TensorBoard only).
+    logged as the image ``gradient_flow`` (TensorBoard only). With TensorBoard, the run also
+    carries :data:`STORY_LAYOUT` (the Custom Scalars tab): loss and accuracy first, then
+    every layer's log10 gradient norm on one chart beside the first/last ratio.
 
     Args:
         every_n_steps: sampling period in optimizer steps (>= 1). Default: 25.
@@ -88,6 +113,9 @@ class GradientFlowMonitor(L.Callback):
 
     # -- set-up -------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
+        writer = _tensorboard(trainer)
+        if writer is not None and trainer.is_global_zero:
+            writer.add_custom_scalars(STORY_LAYOUT)
         specs = _activation_specs()
         self._acts: dict[str, registry.Spec] = {}
         for name, m in pl_module.named_modules():
@@ -130,6 +158,7 @@ class GradientFlowMonitor(L.Callback):
             g = float(w.grad.detach().float().norm())
             norms[name] = g
             metrics[f"grad_norm/{name}"] = g
+            metrics[f"grad_norm_log10/{name}"] = math.log10(g) if g > 0 else -math.inf
             metrics[f"weight_norm/{name}"] = float(w.detach().float().norm())
             self._epoch_norms[name].append(g)
             if writer is not None:
@@ -137,7 +166,10 @@ class GradientFlowMonitor(L.Callback):
                 writer.add_histogram(f"grads/{name}", w.grad.detach().float().cpu(), step)
         if len(norms) >= 2:
             first, last = next(iter(norms.values())), list(norms.values())[-1]
-            metrics["grad_norm_ratio/first_over_last"] = first / last if last > 0 else math.inf
+            ratio = first / last if last > 0 else math.inf
+            metrics["grad_norm_ratio/first_over_last"] = ratio
+            metrics["grad_norm_ratio/log10_first_over_last"] = (math.log10(ratio) if ratio > 0
+                                                                else -math.inf)
         for name, out in self._outputs.items():
             s = self._acts[name]
             if s.output_range is not None:
@@ -164,23 +196,89 @@ class GradientFlowMonitor(L.Callback):
                           f"epoch {trainer.current_epoch}"), trainer.global_step)
 
 
+def _short_names(names: list[str]) -> list[str]:
+    """Layer names without what they all share (``model.hidden3.linear`` -> ``hidden3``)."""
+    parts = [n.split(".") for n in names]
+    while len(parts) > 1 and all(len(p) > 1 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]
+    return [".".join(p[:-1]) if len(p) > 1 and p[-1] == "linear" else ".".join(p) for p in parts]
+
+
 def gradient_flow_figure(norms: dict[str, float], title: str = ""):
-    """Bar chart of per-layer gradient norms (log scale), input layer on the left."""
+    """Bar chart of per-layer gradient norms, input layer on the left.
+
+    The log axis spans the data (a decade of margin), so bars of similar height differ
+    visibly; a layer whose gradient is exactly zero is marked ``0`` on the floor.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(norms) + 2), 3.2))
-    values = [max(v, 1e-30) for v in norms.values()]
-    ax.bar(range(len(values)), values, color="tab:blue")
+    names, values = _short_names(list(norms)), list(norms.values())
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    lo = 10 ** math.floor(math.log10(min(positive)) - 0.5) if positive else 1e-3
+    hi = 10 ** math.ceil(math.log10(max(positive)) + 0.3) if positive else 1.0
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(values) + 2.5), 3.6))
+    heights = [v - lo if v > lo and math.isfinite(v) else 0.0 for v in values]
+    ax.bar(range(len(values)), heights, bottom=lo, color="tab:blue")
+    for i, v in enumerate(values):
+        if not v > 0:
+            ax.annotate("0", (i, lo), ha="center", va="bottom", color="tab:red")
     ax.set_yscale("log")
-    ax.set_xticks(range(len(values)), list(norms), rotation=45, ha="right", fontsize=7)
+    ax.set_ylim(lo, hi)
+    ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 8 else 0,
+                  ha="right" if len(values) > 8 else "center", fontsize=8)
+    ax.set_xlabel("layer (input side on the left)")
     ax.set_ylabel("mean gradient L2 norm")
+    ax.grid(axis="y", which="major", alpha=0.3)
     ax.set_title(f"gradient flow {title}".strip())
     fig.tight_layout()
     return fig
 
+
+class EpochLine(ProgressBar):
+    """Progress for logs and CI: one line per epoch, instead of a bar redrawn in place.
+
+    ``epoch 3/10  train/loss_epoch 0.412  val/loss 0.398  val/acc 0.912  (1.4 s)``: the
+    epoch's loss and accuracy metrics, and the time the epoch took.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._start = 0.0
+        self._epoch: int | None = None
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def print(self, *args, **kwargs) -> None:
+        print(*args, **kwargs)
+
+    # The module logs the epoch's training figures after every callback's on_train_epoch_end,
+    # so an epoch's line is written when the next epoch starts, or when training ends.
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._report(trainer)
+        self._start, self._epoch = time.perf_counter(), trainer.current_epoch
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._report(trainer)
+
+    def _report(self, trainer) -> None:
+        if self._epoch is None or not self._enabled or not trainer.is_global_zero:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if k.startswith(("train/", "val/")) and "/loss_step" not in k
+                   and isinstance(v, torch.Tensor) and v.numel() == 1}
+        last = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        text = "  ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+        print(f"epoch {self._epoch + 1}/{last}  {text}  "
+              f"({time.perf_counter() - self._start:.1f} s)", flush=True)
+        self._epoch = None
 
 class DivergenceGuard(L.Callback):
     """Stop a run cleanly when the loss or a gradient becomes NaN/inf.

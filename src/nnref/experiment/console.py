@@ -1,0 +1,112 @@
+"""What a run prints: a progress display that suits where it goes, no noise, one closing line.
+
+- Progress: Lightning's Rich bar when stdout is a terminal, one line per epoch otherwise (a log
+  file, CI), so logs stay short and readable.
+- Noise: Lightning's "💡 Tip" advertisements are dropped, and known deprecation warnings raised
+  inside third-party packages (not by nnref or the user's code) are filtered one by one, by
+  message and module, so every other warning still shows.
+- The end: one line with the final metrics and where the run went, and the TensorBoard command.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+
+__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "SweepSummary",
+           "KNOWN_WARNINGS"]
+
+# (message regex, module regex) of warnings third-party code raises about its own internals;
+# nothing here can be acted on by a user of nnref.
+KNOWN_WARNINGS = [
+    # torch deprecated LeafSpec; Lightning's pytree helper still builds one for every loader
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+     r"lightning\.pytorch\.utilities\._pytree"),
+    # tbparse (reading a sweep back for its report) sorts with pandas' inplace keyword
+    (r"The inplace keyword in DataFrame\.sort_values is deprecated", r"tbparse\b"),
+]
+# Lightning's log lines that advertise other products, or restate the defaults, rather than
+# describe the run.
+_ADVERTS = ("💡 Tip", "GPU available: False", "TPU available: False", "HPU available: False")
+_DEFAULTS = re.compile(r"`Trainer\(limit_\w+_batches=1\.0\)` was configured so 100%")
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.getMessage()).lstrip()
+        return not (text.startswith(_ADVERTS) or _DEFAULTS.match(text))
+
+
+def quiet() -> None:
+    """Filter the known third-party warnings and Lightning's tips; make Lightning's log lines
+    go through the root handlers once (Hydra's console and ``train.log``), not twice."""
+    for message, module in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, module=module)
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
+        logger = logging.getLogger(name)
+        # Lightning adds a console handler of its own when imported before logging is set up;
+        # Hydra's root handler prints the same records again through propagation.
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.StreamHandler) and not isinstance(
+                    handler, logging.FileHandler):
+                logger.removeHandler(handler)
+        logger.propagate = True
+        if not any(isinstance(f, _DropAdverts) for f in logger.filters):
+            logger.addFilter(_DropAdverts())
+    # Lightning's rank_zero_info goes through these loggers' children: filter at the handlers
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _DropAdverts) for f in handler.filters):
+            handler.addFilter(_DropAdverts())
+
+
+def progress_bar():
+    """A Rich progress bar on a terminal, one line per epoch elsewhere."""
+    if sys.stdout.isatty():
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        return RichProgressBar()
+    from nnref.experiment.lit import EpochLine
+
+    return EpochLine()
+
+
+def summary(metrics: Mapping[str, float], run_dir: Path | str) -> str:
+    """``val/loss 0.312  val/acc 0.914  train/loss_epoch 0.29  (200 steps) -> <run_dir>``."""
+    shown = [k for k in ("val/loss", "val/acc", "train/loss_epoch", "train/acc", "test/loss",
+                         "test/acc") if k in metrics]
+    text = "  ".join(f"{k} {metrics[k]:.4g}" for k in shown if not math.isnan(metrics[k]))
+    state = ("FAILED" if metrics.get("failed") else
+             f"diverged at step {int(metrics.get('diverged_step', 0))}"
+             if metrics.get("diverged") else f"{int(metrics.get('steps', 0))} steps")
+    return f"{text}  ({state}) -> {run_dir}".lstrip()
+
+
+def tensorboard_command(logdir: Path | str) -> str:
+    """``<venv>/bin/tensorboard --logdir <logdir>`` (the TensorBoard next to this Python)."""
+    exe = Path(sys.executable).parent / "tensorboard"
+    return f"{exe if exe.is_file() else 'tensorboard'} --logdir {logdir}"
+
+
+class SweepSummary(Callback):
+    """Hydra callback that ends every sweep with its quick report and the TensorBoard command
+    (``conf/hydra/default.yaml``)."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from nnref.experiment import reporting
+
+        sweep = Path(config.hydra.sweep.dir)
+        log = logging.getLogger("nnref.train")
+        try:
+            md = reporting.quick_report(sweep)
+        except (FileNotFoundError, ValueError, KeyError) as e:
+            log.warning("no report for %s: %s", sweep, e)
+        else:
+            log.info("report: %s", md)
+        log.info("inspect it: %s", tensorboard_command(sweep))
