@@ -27,6 +27,21 @@ def test_verify_one_name_prints_a_table_and_exits_0():
     assert out.stdout.rstrip().endswith("4 passed, 0 failed")
 
 
+def test_thorough_adds_torchs_sample_database_cases_after_the_normal_checks():
+    out = _nnref("verify", "--name", "elu", "--device", "cpu", "--thorough")
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [line.split("|")[3].strip() for line in out.stdout.splitlines()
+            if line.startswith("| activation | elu | ")]
+    from_db = [c.split()[0] in ("op", "module") for c in rows]  # torchdb's "<db> <entry> <dtype>"
+    normal = [i for i, db in enumerate(from_db) if not db]
+    database = [i for i, db in enumerate(from_db) if db]
+    assert len(normal) == 4 and database, out.stdout
+    assert max(normal) < min(database)  # after the normal checks
+    assert "FAIL" not in out.stdout
+    passed = len(normal) + len(database)
+    assert out.stdout.rstrip().endswith(f"{passed} passed, 0 failed")
+
+
 def test_unknown_name_is_one_line_with_did_you_mean_and_choices_and_exit_2():
     out = _nnref("verify", "--name", "elo")
     assert out.returncode == 2

@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", action="append",
                    help="cpu, cuda, ... (repeatable); default: cpu and cuda when available")
     p.add_argument("--name", action="append", help="only this component (repeatable)")
+    p.add_argument("--thorough", action="store_true",
+                   help="then run torch's own sample databases (OpInfo op_db, module_db, "
+                        "optim_db) for every selected component on the same devices")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (repeatable): a module that registers components "
                         "with nnref.verify.register")
@@ -93,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nnref verify: {problem}", file=sys.stderr)
         return 2
     rows = verify.run(args.kind, args.device, args.name)
+    if args.thorough:
+        # Imported here: loading torch's test databases takes seconds the normal run never pays.
+        from nnref.verify import torchdb
+
+        rows += torchdb.run(args.device or verify.default_devices(), args.kind, args.name)
     print(verify.format_table(rows))
     failed = [r for r in rows if not r.ok]
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed")
