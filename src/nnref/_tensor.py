@@ -39,8 +39,7 @@ def stable_sigmoid(z: torch.Tensor) -> torch.Tensor:
     value, so no max-subtraction is needed; NaN stays NaN. Temporaries are overwritten in place
     unless autograd is recording (double backward), which needs e^{-z} intact.
     """
-    e = torch.exp(-z)
-    return (e + 1 if torch.is_grad_enabled() else e.add_(1)).reciprocal_()
+    return in_place(in_place(-z, "exp"), "add", 1).reciprocal_()
 
 
 def in_place(t: torch.Tensor, op: str, *args) -> torch.Tensor:

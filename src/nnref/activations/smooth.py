@@ -460,8 +460,8 @@ class _SwishFn(torch.autograd.Function):
     @staticmethod
     def forward(x, beta):
         xf = opmath(x)
-        b = opmath(beta) if isinstance(beta, torch.Tensor) else beta
-        return (xf * stable_sigmoid(xf * b)).to(x.dtype)
+        # x / (1 + e^{-bx}), as torch's SiLU kernel: one rounding fewer than x sigma(bx)
+        return (xf / (-_scaled(xf, beta)).exp_().add_(1)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -478,18 +478,33 @@ class _SwishFn(torch.autograd.Function):
     def backward(ctx, grad):
         if ctx.beta_is_tensor:
             x, beta = ctx.saved_tensors
-            b = opmath(beta)
         else:
             (x,) = ctx.saved_tensors
-            beta, b = None, ctx.beta
+            beta = ctx.beta
         xf, g = opmath(x), opmath(grad)
-        s = stable_sigmoid(xf * b)
-        bxs1 = xf * s * (1 - s)  # x sigma(bx)(1 - sigma(bx)), shared by both derivatives
-        grad_x = (g * (s + b * bxs1)).to(grad.dtype)
+        # sigma(bx) = 1 / r with r = 1 + e^{-bx}, never formed: g / r is g sigma(bx) in one
+        # rounding, and x - x / r = x (1 - sigma(bx)) (x itself wherever r = inf)
+        r = in_place(in_place(-_scaled(xf, beta), "exp"), "add", 1)
+        gs = g / r
+        xs1 = torch.addcdiv(xf, xf, r, value=-1)  # shared by both derivatives
+        # g df/dx = g sigma(bx) (1 + b x (1 - sigma(bx)))
+        if ctx.beta_is_tensor:
+            b = opmath(beta)
+            grad_x = torch.addcmul(gs, gs, xs1 * b)
+        else:
+            grad_x = torch.addcmul(gs, gs, xs1, value=beta)
         grad_b = None
         if ctx.beta_is_tensor and ctx.needs_input_grad[1]:
-            grad_b = (g * xf * bxs1).sum().reshape(beta.shape).to(beta.dtype)
-        return grad_x, grad_b
+            # g df/db = g x^2 sigma(bx) (1 - sigma(bx))
+            grad_b = (gs * xf * xs1).sum().reshape(beta.shape).to(beta.dtype)
+        return grad_x.to(grad.dtype), grad_b
+
+
+def _scaled(x: torch.Tensor, beta: torch.Tensor | float) -> torch.Tensor:
+    """b x; x itself when b is the float 1 (SiLU), so the result is read, never written."""
+    if isinstance(beta, torch.Tensor):
+        return x * opmath(beta)
+    return x if beta == 1 else x * beta
 
 
 def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
