@@ -8,14 +8,26 @@ import torch
 
 def step(t: torch.Tensor, at_nan: float) -> torch.Tensor:
     """Heaviside step H(t) = [t > 0] as a float tensor of t's dtype (0 at t = 0, ``at_nan``
-    where t is NaN), detached: its derivative is 0 wherever it exists.
+    where t is NaN), detached: its derivative is 0 wherever it exists."""
+    t = t.detach()
+    # sign() is (0 < t) - (t < 0), 0 at NaN: NaN is replaced first unless 0 is wanted there.
+    return select(t if at_nan == 0 else torch.nan_to_num(t, nan=at_nan), 1.0, 0.0)
+
+
+def select(t: torch.Tensor, positive: float, other: float) -> torch.Tensor:
+    """``positive`` where t > 0 and ``other`` elsewhere (NaN included), each value exactly
+    (never a rounded mix of the two), as a detached float tensor of t's dtype.
 
     Built from sign and clamp rather than a comparison: on CPU, kernels that read or write
-    bool tensors (where, masked_fill, bool * float) run an order of magnitude slower than
-    float elementwise ones.
+    bool tensors (where, masked_fill, bool * float) run several times slower than float
+    elementwise ones, and each pass counts.
     """
-    # sign() is (0 < t) - (t < 0), which is 0 at NaN: NaN must be replaced before it.
-    return torch.sign(torch.nan_to_num(t.detach(), nan=at_nan)).clamp_min(0)
+    s = torch.sign(t.detach())
+    if positive == 1 and 0 <= other <= 1:
+        # sign is -1, 0 or 1: clamping from below at ``other`` maps -1 and 0 to it, keeps 1
+        return s.clamp_min_(other)
+    h = s.clamp_min_(0)
+    return torch.add(h if positive == 1 else h * positive, 1 - h, alpha=other)
 
 
 def channel_view(param: torch.Tensor, input: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,14 @@ import math
 import torch
 from torch import nn
 
-from nnref._tensor import apply_maybe_inplace, check_input, opmath
-from nnref.activations._common import channel_reduce, channel_view, check_channels, step
+from nnref._tensor import apply_maybe_inplace, check_input, in_place, opmath
+from nnref.activations._common import (
+    channel_reduce,
+    channel_view,
+    check_channels,
+    select,
+    step,
+)
 
 __all__ = [
     "ReLU", "relu", "BReLU", "brelu", "LeakyReLU", "leaky_relu", "PReLU", "prelu", "RReLU",
@@ -231,9 +237,7 @@ class _LeakyFn(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         # f' = H(x) + a (1 - H(x)); torch's "x > 0" test gives the slope at NaN. Computed in
         # torch's precision so that grad * a rounds once, as torch's grad * negative_slope.
-        h = step(opmath(x), at_nan=0.0)
-        d = torch.add(h, 1 - h, alpha=ctx.slope)
-        return (opmath(grad) * d).to(grad.dtype), None
+        return (opmath(grad) * select(opmath(x), 1.0, ctx.slope)).to(grad.dtype), None
 
 
 def leaky_relu(
@@ -599,13 +603,18 @@ class _ELUFn(torch.autograd.Function):
         (t,) = ctx.saved_tensors
         g, tf = opmath(grad), opmath(t)
         sa, s = ctx.scale * ctx.alpha, ctx.scale
-        h = step(tf, at_nan=1.0)  # torch's "x <= 0" test is false for NaN: the positive side
-        # The negative-side value at NaN is never selected but must be finite: NaN * 0 is NaN.
-        tn = torch.nan_to_num(tf, nan=0.0).clamp_max_(0)
-        neg = tn + sa if ctx.from_output else torch.exp(tn) * sa
-        # f' = s H + neg (1 - H): each side times an exact 0/1, so the positive side is s
-        # exactly (the fold neg + H (s - neg) rounds s - neg for large alpha).
-        d = torch.addcmul(h * s, neg, 1 - h)
+        # torch's "x <= 0" test is false for NaN: NaN is on the positive side
+        tn = torch.nan_to_num(tf, nan=1.0)
+        if ctx.from_output:
+            # f' = s H + (y + s alpha)(1 - H): each side times an exact 0/1
+            h = select(tn, 1.0, 0.0)
+            d = torch.addcmul(h * s, tn.clamp_max(0) + sa, 1 - h)
+        else:
+            # f' = s for x > 0 and s alpha e^x elsewhere: e^{min(x, 0)} is exactly 1 on the
+            # positive side, times the exact choice of s or s alpha (nothing for ELU's 1, 1)
+            d = in_place(tn.clamp_max(0), "exp")
+            if s != 1 or sa != 1:
+                d = in_place(d, "mul", select(tn, s, sa))
         return (g * d).to(grad.dtype), None, None, None
 
 
