@@ -143,6 +143,34 @@ def test_cli_errors_are_one_line_exit_2_and_leave_no_run_dir(tmp_path, override,
     assert not (tmp_path / "train").exists()
 
 
+def test_cli_single_run_ends_with_its_metrics_dir_and_tensorboard_line(tmp_path):
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, [
+        "model.depth=1", "seed=2", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+        "callbacks.gradient_flow=null"], multirun=False)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()  # Hydra's console log and the progress lines
+    [run] = (tmp_path / "train" / "runs").glob("*/*/*")
+    assert run.name == "gradient_flow=null,depth=1,limit_train_batches=2,max_epochs=1,seed=2"
+    assert lines[-2].endswith(f"-> {run}") and "val/loss" in lines[-2]
+    assert lines[-1].endswith(f"tensorboard --logdir {run.parent}")
+    assert next(run.glob("events.out.tfevents.*"), None) is not None
+    assert not any("Tip" in line or "LeafSpec" in line for line in lines)
+    assert len(lines) == len(set(lines))  # no line printed twice
+    assert [line for line in lines if line.startswith("epoch ")] == [
+        line for line in lines if line.startswith("epoch 1/1  train/acc ")] != []
+
+
+def test_help_describes_the_app_with_examples(tmp_path):
+    proc = subprocess.run([sys.executable, str(CONF.parent / "experiments" / "train.py"),
+                           "--help"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout
+    assert out.startswith("experiments/train.py: train one model")
+    assert "Examples:" in out and "python experiments/train.py -m experiment=" in out
+    assert "experiment: activations, basics" in out and "== Config ==" in out
+
+
 def test_cli_failed_single_run_is_one_line_exit_1(tmp_path):
     bad = tmp_path / "corrupt.ckpt"
     bad.write_text("not a checkpoint")
@@ -175,14 +203,29 @@ def test_forced_divergence_is_reported_not_raised(tmp_path):
 def test_hparams_and_scalars_in_tensorboard(tmp_path):
     from tbparse import SummaryReader
 
-    train(make_cfg(tmp_path, QUICK))
-    reader = SummaryReader(str(tmp_path / "run" / "tensorboard"))
+    train(make_cfg(tmp_path, QUICK), hparams_first=["optim.lr", "seed"])
+    reader = SummaryReader(str(tmp_path / "run"))
     hp = dict(zip(reader.hparams.tag, reader.hparams.value, strict=True))
     assert hp["model/activation"] == "relu" and hp["optim/lr"] == pytest.approx(1e-3)
-    assert not any(k.startswith(("paths", "callbacks", "hydra")) for k in hp)
+    assert not any(k.startswith(("paths", "callbacks", "hydra", "logger", "matching_init"))
+                   for k in hp)
     tags = set(reader.scalars.tag)
     assert {"hp/val_loss", "hp/val_acc", "hp/diverged", "hp/steps", "val/loss",
-            "grad_norm/model.hidden1.linear"} <= tags
+            "grad_norm/model.hidden1.linear", "grad_norm_log10/model.hidden1.linear"} <= tags
+
+
+def test_hparams_list_the_swept_keys_first(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    train(make_cfg(tmp_path, [*QUICK, "callbacks.gradient_flow=null"]),
+          hparams_first=["seed", "model.depth"])
+    ev = EventAccumulator(str(tmp_path / "run"))
+    ev.Reload()
+    content = ev.SummaryMetadata("_hparams_/experiment").plugin_data.content
+    names = [h.name for h in plugin_data_pb2.HParamsPluginData.FromString(
+        content).experiment.hparam_infos]
+    assert names[:2] == ["seed", "model/depth"] and "optim/lr" in names
 
 
 def test_flatten_drops_none_and_stringifies():
@@ -243,13 +286,34 @@ def test_sweep_survives_a_diverging_job_and_reports(tmp_path, monkeypatch):
     assert "1000" in md.read_text()
 
 
-def test_optuna_sweep_of_three_trials(tmp_path, monkeypatch):
-    sweep = run_in_process(monkeypatch, tmp_path, "hparams_search=optuna",
-                           "hydra.sweeper.n_trials=3", "hydra.sweeper.sampler.n_startup_trials=3",
-                           *QUICK, multirun=False)
-    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
-    assert result["name"] == "optuna" and 0 < result["best_value"] < 10
-    assert len([d for d in sweep.iterdir() if d.name.isdigit()]) == 3
+def test_sweep_jobs_are_named_by_their_swept_values(tmp_path, monkeypatch):
+    sweep = run_in_process(monkeypatch, tmp_path, "model.activation=sigmoid,relu", "seed=3",
+                           "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                           "callbacks.gradient_flow=null")
+    from nnref.experiment import reporting
+
+    names = [p.name for p in reporting.jobs(sweep)]
+    assert names == ["activation=sigmoid", "activation=relu"]  # launch order, fixed keys left out
+    assert all(next((sweep / n).glob("events.out.tfevents.*"), None) for n in names)
+    assert (sweep / "report.md").is_file()
+
+
+def test_optuna_study_in_sqlite_resumes(tmp_path, monkeypatch):
+    import optuna
+
+    for run in ("a", "b"):  # the second search continues the first one's study
+        sweep = run_in_process(monkeypatch, tmp_path, "hparams_search=optuna",
+                               f"hydra.sweep.dir={tmp_path / run}", "hydra.sweeper.n_trials=2",
+                               "hydra.sweeper.sampler.n_startup_trials=2", *QUICK,
+                               "callbacks.gradient_flow=null", multirun=False)
+        result = yaml.safe_load((tmp_path / run / "optimization_results.yaml").read_text())
+        assert result["name"] == "optuna" and 0 < result["best_value"] < 10
+    assert sweep == tmp_path / "sweep"  # the command-line sweep dir was replaced, not used
+    study = optuna.load_study(study_name="train", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 4
+    names = [d.name for d in (tmp_path / "b").iterdir() if d.is_dir()]
+    assert len(names) == 2  # trials named by the search space's keys only
+    assert {tuple(kv.split("=")[0] for kv in n.split(",")) for n in names} == {("width", "lr")}
 
 
 @pytest.mark.slow

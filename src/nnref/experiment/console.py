@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "SweepSummary",
+__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "SweepCallback",
            "KNOWN_WARNINGS"]
 
 # (message regex, module regex) of warnings third-party code raises about its own internals;
@@ -94,9 +94,15 @@ def tensorboard_command(logdir: Path | str) -> str:
     return f"{exe if exe.is_file() else 'tensorboard'} --logdir {logdir}"
 
 
-class SweepSummary(Callback):
-    """Hydra callback that ends every sweep with its quick report and the TensorBoard command
-    (``conf/hydra/default.yaml``)."""
+class SweepCallback(Callback):
+    """Hydra callback (``conf/hydra/default.yaml``): before a sweep, the folder of an SQLite
+    study storage is made (Optuna opens the file before any job directory exists); after it,
+    the quick report and the TensorBoard command."""
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        storage = str(config.hydra.sweeper.get("storage") or "")
+        if storage.startswith("sqlite:///"):
+            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
     def on_multirun_end(self, config, **kwargs) -> None:
         from nnref.experiment import reporting

@@ -17,7 +17,7 @@ function refers to this module.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
@@ -74,18 +74,20 @@ def run_name(overrides: Iterable[str], exclude: Iterable[str] = (), kv_sep: str 
     return name
 
 
-def sweep_keys(sweep_dir: Path | str) -> set[str]:
-    """The keys a sweep varies, read from its ``multirun.yaml`` (which Hydra writes before the
-    first job starts): command-line sweeps (``a=1,2``, ``range(...)``, ``interval(...)``) and
-    ``hydra.sweeper.params`` entries the command line did not fix to one value."""
+def sweep_keys(sweeper: Mapping, sweep_dir: Path | str) -> set[str]:
+    """The keys a sweep varies: ``sweeper.params`` (an experiment's grid, an Optuna search
+    space) and, where the sweep saved its command line in ``multirun.yaml`` (Hydra's basic
+    sweeper, before the first job), the keys swept there (``a=1,2``, ``range(...)``), less the
+    params the command line fixed to one value."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    hydra = yaml.safe_load((Path(sweep_dir) / "multirun.yaml").read_text())["hydra"]
-    parsed = OverridesParser.create().parse_overrides(hydra["overrides"]["task"] or [])
-    swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
-    fixed = {o.key_or_group for o in parsed if not o.is_sweep_override()}
-    params = (hydra.get("sweeper") or {}).get("params") or {}
-    return swept | {k for k in params if k not in fixed}
+    keys = set((sweeper or {}).get("params") or {})
+    saved = Path(sweep_dir) / "multirun.yaml"
+    if saved.is_file():
+        task = yaml.safe_load(saved.read_text())["hydra"]["overrides"]["task"] or []
+        for o in OverridesParser.create().parse_overrides(task):
+            (keys.add if o.is_sweep_override() else keys.discard)(o.key_or_group)
+    return keys
 
 
 def _job_name_settings():
@@ -93,7 +95,7 @@ def _job_name_settings():
     from hydra.types import RunMode
 
     hc = HydraConfig.get()
-    only = sweep_keys(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    only = sweep_keys(hc.sweeper, hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
     return hc, hc.job.config.override_dirname, only
 
 
