@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # Set up if needed, then run the main job: a short vanishing-gradient sweep (sigmoid vs relu
-# MLPs of depth 2, 5, 10 on the 8x8 digits; a few minutes on 2 CPU cores), its report, and the
-# command to inspect every layer's gradients in TensorBoard. Extra arguments are Hydra
-# overrides (e.g. impl=torch, hydra/launcher=joblib).
+# MLPs of depth 2, 5, 10 on the 8x8 digits), with histograms and the per-epoch gradient-flow
+# figure on; the sweep ends with its report and the command to inspect every layer's gradients
+# in TensorBoard. Extra arguments are Hydra overrides (e.g. impl=torch, hydra/launcher=joblib).
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 SWEEP="$ROOT/logs/vanishing_gradient/multiruns/$(date +%Y-%m-%d/%H-%M-%S)"
 # The sweep is spelled out here (command-line values take precedence over the experiment's
 # hydra.sweeper.params), so the experiment config can hold the full study while this stays short.
 "$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" \
-    model.activation=sigmoid,relu model.depth=2,5,10 seed=0 trainer.max_epochs=10 "$@"
-"$PY" -m nnref.experiment.reporting "$SWEEP"
-echo
-echo "sweep:  $SWEEP"
-echo "report: $SWEEP/report.md (figures: loss_curves.png, grad_norms.png)"
-echo "inspect the gradients: $VENV/bin/tensorboard --logdir $SWEEP"
+    model.activation=sigmoid,relu model.depth=2,5,10 seed=0 trainer.max_epochs=10 \
+    callbacks.gradient_flow.histograms=true callbacks.gradient_flow.figure=true "$@"

@@ -14,7 +14,14 @@ from torch import nn
 from nnref import registry
 from nnref.experiment.data import Digits, Regression1D, TensorDataModule, ToyClassification
 from nnref.experiment.impl import to_impl
-from nnref.experiment.lit import DivergenceGuard, GradientFlowMonitor, LitModel
+from nnref.experiment.lit import (
+    STORY_LAYOUT,
+    DivergenceGuard,
+    EpochLine,
+    GradientFlowMonitor,
+    LitModel,
+    gradient_flow_figure,
+)
 from nnref.experiment.models import MLP
 
 
@@ -222,6 +229,57 @@ def test_gradient_flow_writes_tensorboard_histograms_and_figure(tmp_path):
             "activations/model.hidden1.act"} <= set(tags["histograms"])
     assert "gradient_flow" in tags["images"]
     assert [e.step for e in ev.Scalars("grad_norm/model.out")] == [0, 2, 4]
+    for e, log10 in zip(ev.Scalars("grad_norm/model.out"),
+                        ev.Scalars("grad_norm_log10/model.out"), strict=True):
+        assert log10.value == pytest.approx(math.log10(e.value), rel=1e-5)
+    assert "grad_norm_ratio/log10_first_over_last" in tags["scalars"]
+
+
+def test_story_layout_puts_every_layer_on_one_chart(tmp_path):
+    import re
+
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    logger = TensorBoardLogger(str(tmp_path), name="", version="")
+    lit = LitModel(MLP(64, 10, width=8, depth=3, activation="sigmoid"), optim="sgd",
+                   optim_kwargs={"lr": 0.1})
+    _trainer(2, [GradientFlowMonitor(every_n_steps=1, histograms=False, figure=False)],
+             logger=logger).fit(lit, datamodule=Digits(batch_size=300))
+    ev = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    ev.Reload()
+    [event] = ev.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(event.tensor_proto.string_val[0])
+    assert [c.title for c in layout.category] == list(STORY_LAYOUT)
+    assert [c.title for c in layout.category][:2] == ["1 loss and accuracy", "2 gradient flow"]
+    charts = {ch.title: list(ch.multiline.tag) for c in layout.category for ch in c.chart}
+    [pattern] = charts["log10 gradient L2 norm, every layer"]
+    layers = [t for t in ev.Tags()["scalars"] if re.search(pattern, t)]
+    assert len(layers) == 4 and all(t.startswith("grad_norm_log10/model.") for t in layers)
+
+
+def test_gradient_flow_figure_spans_the_data_with_readable_labels():
+    norms = {"model.hidden1.linear": 1e-6, "model.hidden2.linear": 1e-4, "model.out": 0.0}
+    fig = gradient_flow_figure(norms, "epoch 3")
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    assert 1e-8 < lo < 1e-6 and 1e-4 < hi < 1e-2  # not from a fixed floor such as 1e-30
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["hidden1", "hidden2", "out"]
+    assert ax.get_xlabel() and ax.get_ylabel() and "epoch 3" in ax.get_title()
+    assert [t.get_text() for t in ax.texts] == ["0"]  # the zero gradient is marked, not hidden
+
+
+def test_epoch_line_prints_one_line_per_epoch(capsys):
+    lit = LitModel(MLP(64, 10, width=8), optim="sgd", optim_kwargs={"lr": 0.1})
+    trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, limit_train_batches=2, limit_val_batches=1,
+                        callbacks=[EpochLine()])
+    trainer.fit(lit, datamodule=Digits(batch_size=64))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    last = float(lines[-1].split("train/loss_epoch ")[1].split()[0])
+    assert last == pytest.approx(float(trainer.callback_metrics["train/loss_epoch"]), rel=1e-3)
 
 
 def test_divergence_guard_stops_cleanly():
