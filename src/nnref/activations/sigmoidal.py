@@ -367,7 +367,7 @@ class _SQNLFn(torch.autograd.Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         # Outside [-2, 2] the clamp pins |c| = 2, so 1 - |c|/2 is the exact 0 there as well.
-        return grad * (1 - x.clamp(-2, 2).abs() / 2)
+        return (opmath(grad) * (1 - opmath(x).clamp(-2, 2).abs() / 2)).to(grad.dtype)
 
 
 def sqnl(input: torch.Tensor) -> torch.Tensor:
