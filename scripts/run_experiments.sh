@@ -4,6 +4,7 @@
 #   scripts/run_experiments.sh                        # all 11, in order
 #   scripts/run_experiments.sh optimizers basics      # some of them
 #   scripts/run_experiments.sh --update-tracked basics
+#   scripts/run_experiments.sh --long mnist1d_baselines   # the paper's 8000 steps (~30 min)
 # Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
 # only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.
 # Extra Hydra overrides can be passed in NNREF_OVERRIDES (e.g. "trainer=gpu").
@@ -17,11 +18,13 @@ declare -A COST=([vanishing_gradient]=150 [exploding_gradient]=90 [initializatio
     [activations]=200 [optimizers]=120 [gradient_descent_variants]=120 [regularization]=120
     [batch_norm]=90 [universal_approximation]=60 [basics]=60 [mnist1d_baselines]=60)
 TRACKED=()
+LONG=0
 NAMES=()
 for arg in "$@"; do
     case "$arg" in
         --update-tracked) TRACKED=(--update-tracked) ;;
-        -*) echo "unknown option: $arg (only --update-tracked)" >&2; exit 2 ;;
+        --long) LONG=1 ;;
+        -*) echo "unknown option: $arg (--update-tracked, --long)" >&2; exit 2 ;;
         *) NAMES+=("$arg") ;;
     esac
 done
@@ -51,8 +54,17 @@ for name in "${EXPERIMENTS[@]}"; do
     sweep="$ROOT/logs/$name/multiruns/$STAMP"
     mkdir -p "$(dirname "$sweep")"
     start=$(date +%s)
+    long=()
+    if [ "$LONG" = 1 ] && [ "$name" = mnist1d_baselines ]; then
+        # the paper's budget on nnref's stack, and the paper's own training loop beside it
+        long=(trainer.max_steps=8000)
+        mkdir -p "$sweep"
+        "$PY" experiments/mnist1d_baselines/paper_loop.py --out "$sweep/paper_loop.json" \
+            > "$sweep.paper_loop.log" 2>&1 || {
+            echo "$name: paper loop failed, see $sweep.paper_loop.log" >&2; exit 1; }
+    fi
     # shellcheck disable=SC2086
-    "$PY" experiments/train.py -m "experiment=$name" "hydra.sweep.dir=$sweep" \
+    "$PY" experiments/train.py -m "experiment=$name" "hydra.sweep.dir=$sweep" "${long[@]}" \
         ${NNREF_OVERRIDES:-} > "$sweep.log" 2>&1 || {
         echo "$name: sweep failed, see $sweep.log" >&2; exit 1; }
     "$PY" "experiments/$name/report.py" "$sweep" "${TRACKED[@]}"

@@ -56,23 +56,24 @@ def build(sweep: Path, out: Path) -> dict:
 
     depths = sorted(int(d) for d in deep.depth.unique())
     deep_ds = [d for d in depths if d >= 40]
-    wins = [med("swish", d) > med("relu", d) for d in deep_ds]
-    deep_runs = {d: int((deep.depth == d).sum()) for d in deep_ds}
-    spread = {d: float(deep[(deep.depth == d)]["val/acc"].max()
-                       - deep[(deep.depth == d)]["val/acc"].min()) for d in deep_ds}
-    top_lr = max(shallow.lr.unique())
+    def accs(act, depth):
+        g = deep[(deep.activation == act) & (deep.depth == depth)].sort_values("seed")
+        return g["val/acc"]
+
+    deep_cmp = {d: R.compare(accs("swish", d), accs("relu", d)) for d in deep_ds}
+    lrs = sorted(shallow.lr.unique())
+    edges = {a: lr for a, lr in best_lr.items() if lr in (lrs[0], lrs[-1])}
     return {
         "key_fig": key_fig, "chosen_table": chosen_table, "deep_table": deep_table,
         "all_table": all_table, "base": base, "ranking": R.listing(order),
         "top": order.index[0], "bottom": order.index[-1],
         "spread": order.iloc[0] - order.iloc[-1], "n": len(order),
         "sigmoid_rank": list(order.index).index("sigmoid") + 1,
-        "swish_wins": all(wins), "shallowest": depths[0],
-        "deep": "; ".join(f"depth {d}: swish {R.fmt(med('swish', d))} vs relu "
-                          f"{R.fmt(med('relu', d))} (spread of all {deep_runs[d]} runs "
-                          f"{R.fmt(spread[d])})" for d in deep_ds),
+        "swish_wins": R.claim(*deep_cmp.values()), "shallowest": depths[0],
+        "deep": "; ".join(f"depth {d}, swish against relu: {deep_cmp[d]}" for d in deep_ds),
         "swish_shallow": med("swish", depths[0]), "relu_shallow": med("relu", depths[0]),
-        "all_top_lr": all(lr == top_lr for lr in best_lr.values()), "top_lr": top_lr,
+        "lr_grid": ", ".join(f"{v:g}" for v in lrs),
+        "lr_edges": ", ".join(f"{a} ({lr:g})" for a, lr in sorted(edges.items())),
         "deep_lr": DEEP_LR,
     }
 

@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+import shutil
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from nnref.experiment import reporting as R
 
@@ -14,6 +19,61 @@ HERE = Path(__file__).resolve().parent
 PUBLISHED = {"linear MLP (logistic regression)": 0.32, "MLP (ReLU)": 0.68, "CNN (ReLU)": 0.94}
 NAMES = {("mlp", "identity"): "linear MLP (logistic regression)", ("mlp", "relu"): "MLP (ReLU)",
          ("cnn", "identity"): "linear CNN", ("cnn", "relu"): "CNN (ReLU)"}
+
+
+PAPER_LOOP = HERE / "paper_loop.json"  # written by paper_loop.py beside this script
+PAPER_NAMES = {"logistic, paper's loop": "linear MLP (logistic regression)",
+               "MLP, paper's loop": "MLP (ReLU)", "CNN, paper's loop": "CNN (ReLU)"}
+BAR = 0.02  # "reproduced": the median over seeds within 2 points of the published number
+
+
+def paper_loop(sweep: Path, out: Path) -> dict:
+    """The numbers of paper_loop.py's runs (the sweep's own ``paper_loop.json`` if
+    ``run_experiments.sh --long`` wrote one, else the tracked one, which ``out`` then keeps):
+    a table per condition (final and best test accuracy over its evaluations, every seed),
+    each model against its published number, and the CNN's conditions against the paper's
+    loop."""
+    path = Path(sweep) / PAPER_LOOP.name
+    if not path.is_file():
+        path = PAPER_LOOP
+    if not path.is_file():
+        return {"paper_ran": False}
+    if Path(out).resolve() != path.parent.resolve():
+        shutil.copyfile(path, Path(out) / PAPER_LOOP.name)
+    rec = json.loads(path.read_text())
+    runs = pd.DataFrame(rec["runs"])
+    runs["final"] = runs.test_acc.map(lambda v: v[-1])
+    runs["best"] = runs.test_acc.map(max)
+    runs["best step"] = [r.eval_every * max(range(len(r.test_acc)), key=r.test_acc.__getitem__)
+                         for r in runs.itertuples()]
+    runs["last train loss"] = runs.train_loss.map(lambda v: v[-1])
+    runs["published"] = runs.condition.map(lambda c: PUBLISHED.get(PAPER_NAMES.get(c), "—"))
+    table = R.seeds_table(runs, ["condition", "train_size", "published"], {
+        "final": "final test acc", "best": "best test acc (any evaluation)",
+        "best step": "step of the best", "last train loss": "last batch loss"})
+    cond = {c: g.sort_values("seed") for c, g in runs.groupby("condition", sort=False)}
+    lines = []
+    for c, name in PAPER_NAMES.items():
+        if c not in cond:
+            continue
+        med = float(cond[c].final.median())
+        lines.append(f"{name}: {R.fmt(med)} against {PUBLISHED[name]} "
+                     f"({'within' if abs(med - PUBLISHED[name]) <= BAR else 'outside'} "
+                     f"{round(BAR * 100)} points; best over evaluations "
+                     f"{R.fmt(float(cond[c].best.median()))})")
+    base = "CNN, paper's loop"
+    effects = [f"{c}: {R.compare(g.final, cond[base].final)}" for c, g in cond.items()
+               if c.startswith("CNN") and c != base]
+    frozen = rec.get("frozen")
+    return {
+        "paper_ran": True, "paper_table": table, "paper_steps": rec["steps"],
+        "paper_vs_published": "; ".join(lines), "cnn_effects": "; ".join(effects),
+        "paper_seeds": int(runs.groupby("condition").size().min()),
+        "frozen": ("not checked" if not frozen else
+                   f"largest difference {R.fmt(frozen['max_abs_diff'])}, labels "
+                   f"{'identical' if frozen['labels_equal'] else 'different'}"),
+        "cnn_best": float(cond[base].best.median()) if base in cond else math.nan,
+    }
 
 
 def build(sweep: Path, out: Path) -> dict:
@@ -44,10 +104,17 @@ def build(sweep: Path, out: Path) -> dict:
 
     ours = {n: R.median(t, "test/acc", **{"model name": n}) for n in names}
     close = {n: abs(ours[n] - p) for n, p in PUBLISHED.items()}
-    order_ok = (ours["linear MLP (logistic regression)"] < ours["MLP (ReLU)"]
-                < ours["CNN (ReLU)"])
+    def accs(n):
+        g = t[t["model name"] == n]
+        return (g.sort_values("seed") if "seed" in g else g)["test/acc"]
+
+    steps = [R.compare(accs(hi), accs(lo)) for lo, hi in (
+        ("linear MLP (logistic regression)", "MLP (ReLU)"), ("MLP (ReLU)", "CNN (ReLU)"))]
+    order_ok = R.claim(*steps)
     return {
+        **paper_loop(sweep, out),
         "key_fig": key_fig, "table": table, "ordered": order_ok, "ours": R.listing(ours),
+        "order_steps": f"MLP against logistic {steps[0]}; CNN against MLP {steps[1]}",
         "published": R.listing(PUBLISHED), "distance": R.listing(close),
     }
 
