@@ -114,5 +114,6 @@ class SweepCallback(Callback):
         except (FileNotFoundError, ValueError, KeyError) as e:
             log.warning("no report for %s: %s", sweep, e)
         else:
+            print(md.read_text().split("\n## Figures")[0], flush=True)  # findings and table
             log.info("report: %s", md)
         log.info("inspect it: %s", tensorboard_command(sweep))
