@@ -37,7 +37,8 @@ from types import SimpleNamespace
 import torch
 
 from nnref import activations, losses, normalization, registry
-from nnref.verify import Row
+from nnref._tensor import LOW_PRECISION
+from nnref.verify import Row, half_accurate, saved_in
 
 # Samples per (entry, dtype) in a capped run: torch's generators put the plain cases first and
 # the edge cases (zero-size, broadcasting, extreme hyper-parameters) after, so the first 8 cover
@@ -175,7 +176,7 @@ class Case:
 
 
 def _low_precision(dtypes) -> tuple[torch.dtype, ...]:
-    return tuple(d for d in (torch.float16, torch.bfloat16) if d in dtypes)
+    return tuple(d for d in LOW_PRECISION if d in dtypes)
 
 
 def _op_entries(spec: registry.Spec):
@@ -366,18 +367,21 @@ def _upcast(sample):
         if isinstance(t, torch.Tensor) and t.is_floating_point() else t)
 
 
-def _as_accurate(got, want, truth, dtype: torch.dtype) -> bool:
-    """float16/bfloat16: every element of ``got`` is as close to the float64 ``truth`` as
-    torch's ``want`` is, give or take the rounding of the truth to ``dtype`` (and
-    assert_close's default absolute tolerance 1e-5 near zero)."""
-    eps = torch.finfo(dtype).eps
-    for g, w, t in zip(_tensors(got), _tensors(want), _tensors(truth), strict=True):
-        g, w, t = g.detach().double(), w.detach().double(), t.detach().double()
-        same = (g == w) | (g.isnan() & w.isnan())
-        bound = (w - t).abs() + eps * t.abs() + 1e-5
-        if not bool((same | ((g - t).abs() <= bound)).all()):
-            return False
-    return True
+def _half_differs(got, want, truths, scale: float = 0.0) -> str:
+    """Samples of float16/bfloat16: empty when every half tensor of ``got`` meets
+    :func:`nnref.verify.half_accurate` against torch's ``want`` and one of ``truths`` (float64
+    results of the same shape), and every other (a ``dtype=`` argument's) is within
+    :func:`_differs`; otherwise why not."""
+    try:
+        for i, (g, w) in enumerate(zip(_tensors(got), _tensors(want), strict=True)):
+            if g.dtype not in LOW_PRECISION:
+                if msg := _differs(g, w):
+                    return msg
+                continue
+            half_accurate(g, w, [_tensors(t)[i] for t in truths], f"output {i}", scale=scale)
+    except AssertionError as exc:
+        return str(exc)[:300]
+    return ""
 
 
 def _op_procedures(op, dtype):
@@ -455,11 +459,11 @@ def _run_op(component: str, ref, op, dtype: torch.dtype, device: str,
             if expected is not None:
                 note(check, what, "nnref returns", f"torch raises {_short(expected)}")
                 break
-            msg = _differs(got, want)
-            if msg and dtype in (torch.float16, torch.bfloat16):
-                truth = procedure(op.op, _upcast(_clone(sample)))
-                if _as_accurate(got, want, truth, dtype):
-                    msg = ""
+            if dtype in LOW_PRECISION:
+                truths = _op_truths(op.op, ref, check, procedure, sample, dtype)
+                msg = _half_differs(got, want, truths, _cancelled_scale(check, op.op, sample))
+            else:
+                msg = _differs(got, want)
             if msg:
                 note(check, what, "differs", msg)
                 if check == "forward":
@@ -476,6 +480,56 @@ def _run_op(component: str, ref, op, dtype: torch.dtype, device: str,
         elif not isinstance(exc, err.error_type):
             note("error input", what, f"nnref raises {type(exc).__name__}", _short(exc))
     return found
+
+
+def _cancelled_scale(check: str, op, sample) -> float:
+    """The terms a gradient may cancel from: the upstream gradient (ones in the vmap of the
+    gradient of a sum) times the output it is formed with."""
+    if check not in ("gradient", "vmap of the gradient"):
+        return 0.0
+    outs = _as_list(_call(op, _upcast(_clone(sample))))
+
+    def largest(ts):
+        return max((float(t.detach().abs().nan_to_num(0, 0, 0).max()) for t in ts
+                    if t.numel()), default=0.0)
+    upstream = 1.0 if check == "vmap of the gradient" else largest(_grad_outputs(outs))
+    return upstream * max(1.0, largest(outs))
+
+
+def _op_truths(op, ref, check: str, procedure, sample, dtype) -> list:
+    """What a float16/bfloat16 result of ``check`` is judged by: the procedure in float64 on
+    the same values and, for gradients, again with every saved tensor rounded to ``dtype`` and
+    a saved output replaced by ``ref``'s own (:func:`nnref.verify.saved_in`), as nnref's half
+    backward sees it (torch.func refuses saved-tensor hooks: the vmap of the gradient gets
+    the gradient of each batch member, which is what it stacks)."""
+    truths = [procedure(op, _upcast(_clone(sample)))]
+    if check not in ("gradient", "vmap of the gradient"):
+        return truths
+    s, s64 = _clone(sample), _upcast(_clone(sample))
+    own = []
+
+    def run64(*args, **kwargs):
+        out = _call(op, SimpleNamespace(input=args[0], args=args[1:], kwargs=kwargs))
+        mine = _call(ref, SimpleNamespace(input=current[0], args=s.args, kwargs=s.kwargs))
+        own.extend(zip(_as_list(out), _as_list(mine), strict=True))
+        return out
+
+    if check == "gradient":
+        current = [s.input]
+        with saved_in(dtype, own):
+            truths.append(procedure(run64, s64))
+        return truths
+    args, kwargs = torch.utils._pytree.tree_map(
+        lambda t: t.detach() if isinstance(t, torch.Tensor) else t, (s64.args, s64.kwargs))
+    members = []
+    for v, v_half in zip(_batched(s64.input), _batched(s.input), strict=True):
+        current = [v_half]
+        v = v.clone().requires_grad_(True)
+        with saved_in(dtype, own):
+            (g,) = torch.autograd.grad(run64(v, *args, **kwargs).sum(), v)
+        members.append(g)
+    truths.append(torch.stack(members))
+    return truths
 
 
 def _check_inplace(ref, op, sample, what, note) -> None:
@@ -566,10 +620,14 @@ def _module_sample(ref_cls, torch_cls, mi, dtype, device, training, what, note) 
         return _grads(_as_list(out), ins)
 
     def compare(check, got, want) -> bool:
-        msg = _differs(got, want)
-        if msg and dtype in (torch.float16, torch.bfloat16) and _as_accurate(
-                got, want, exact(check != "gradient"), dtype):
-            msg = ""
+        if dtype not in LOW_PRECISION:
+            msg = _differs(got, want)
+        elif check == "gradient":
+            with saved_in(dtype):
+                rounded = exact(False)
+            msg = _half_differs(got, want, [exact(False), rounded])
+        else:
+            msg = _half_differs(got, want, [exact(True)])
         if msg:
             note(check, what, "differs", msg)
         return not msg
