@@ -193,7 +193,7 @@ class GradientFlowMonitor(L.Callback):
         if not (self.figure and norms and writer is not None):
             return
         writer.add_figure("gradient_flow", gradient_flow_figure(norms,
-                          f"epoch {trainer.current_epoch}"), trainer.global_step)
+                          f"epoch {trainer.current_epoch + 1}"), trainer.global_step)
 
 
 def _short_names(names: list[str]) -> list[str]:
