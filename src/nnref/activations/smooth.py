@@ -2,6 +2,8 @@ r"""Smooth activations: softplus, soft clipping, bent identity, soft exponential
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -278,35 +280,23 @@ class BentIdentity(nn.Module):
 
 
 # ------------------------------------------------------------------------- Soft exponential
-def _series(t: torch.Tensor, coefficients: list[float]) -> torch.Tensor:
-    """sum_k c_k t^k by Horner's rule."""
-    out = torch.full_like(t, coefficients[-1])
-    for c in reversed(coefficients[:-1]):
-        out = out * t + c
-    return out
+# chi(r) = (e^r - 1 - r) / r^2 = sum_k r^k / (k + 2)!: its closed form loses eps / |r| of
+# its relative accuracy to cancellation, so below |r| = 1/4 (where that is 4 ulps) the series
+# is used, with as many terms as the dtype needs there (the next one under half an ulp).
+_CHI_SMALL = 0.25
+_CHI_TERMS = {torch.float32: 6, torch.float64: 12}
 
 
-# Both alpha-derivatives below are differences of nearly equal terms for small |alpha x|; they
-# are evaluated as x^2 phi(u) and via psi(v), in float64, by their closed forms (cancellation
-# error ~ 1e-16 / u^2 <= 1e-10) except for |u| < 1e-3, where three series terms are exact to
-# float64 (truncation ~ u^3 / 30).
-_SMALL = 1e-3
-
-
-def _phi(u: torch.Tensor) -> torch.Tensor:
-    """(u e^u - (e^u - 1)) / u^2 = 1/2 + u/3 + u^2/8 + ...  (-> 1/2 at u = 0)."""
-    small = u.abs() < _SMALL
-    us = torch.where(small, 1.0, u)
-    direct = (us * torch.exp(us) - torch.expm1(us)) / (us * us)
-    return torch.where(small, _series(u, [1 / 2, 1 / 3, 1 / 8]), direct)
-
-
-def _psi(v: torch.Tensor) -> torch.Tensor:
-    """(-log(1 - v) - v) / v^2 = 1/2 + v/3 + v^2/4 + ...  (-> 1/2 at v = 0)."""
-    small = v.abs() < _SMALL
-    vs = torch.where(small, 0.5, v)
-    direct = (-torch.log1p(-vs) - vs) / (vs * vs)
-    return torch.where(small, _series(v, [1 / 2, 1 / 3, 1 / 4]), direct)
+def _chi(r: torch.Tensor) -> torch.Tensor:
+    small = r.abs() < _CHI_SMALL
+    rs = torch.where(small, 1.0, r)  # the closed form never sees 0, nor its gradient 0/0
+    closed = (torch.expm1(rs) - rs) / rs / rs
+    n = _CHI_TERMS[r.dtype]
+    series = torch.full_like(r, 1 / math.factorial(n + 1))
+    for k in range(n - 2, -1, -1):
+        series = torch.addcmul(torch.tensor(1 / math.factorial(k + 2), dtype=r.dtype,
+                                            device=r.device), series, r)
+    return torch.where(small, series, closed)
 
 
 class _SoftExponentialFn(torch.autograd.Function):
@@ -315,15 +305,11 @@ class _SoftExponentialFn(torch.autograd.Function):
     @staticmethod
     def forward(x, alpha):
         xf, a = opmath(x), opmath(alpha)
-        pos, neg = a > 0, a < 0
-        a_p, a_n = torch.where(pos, a, 1.0), torch.where(neg, a, -1.0)
-        k_p, k_n = pos.to(xf.dtype), neg.to(xf.dtype)
-        # All three branches are evaluated (alpha is never read on the host); each sees x
-        # only when it is the chosen one, elsewhere a point where its value is 0: the chosen
-        # one divided by 1 and the others by inf (exactly 0), added.
-        y = torch.expm1(a_p * _only(xf, pos, 0.0)).div_(a_p / k_p).add_(a_p * k_p)
-        y = y.add_(torch.log1p(-a_n * (_only(xf, neg, 1.0) + a_n)).div_(-a_n / k_n))
-        return y.add_(_only(xf, a == 0, 0.0)).to(x.dtype)
+        # Every branch is evaluated (alpha is never read on the host) and the one alpha's sign
+        # picks is selected whole by a 0-d condition: the others' NaN or inf never leaks in.
+        exp_branch = (xf * a).expm1_().div_(a).add_(a)
+        log_branch = (xf + a).mul_(-a).log1p_().div_(-a)
+        return torch.where(a > 0, exp_branch, torch.where(a < 0, log_branch, xf)).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -334,34 +320,36 @@ class _SoftExponentialFn(torch.autograd.Function):
         x, alpha = ctx.saved_tensors
         xf, a, g = opmath(x), opmath(alpha), opmath(grad)
         pos, neg = a > 0, a < 0
-        a_p, a_n = torch.where(pos, a, 1.0), torch.where(neg, a, -1.0)
-        k_n = neg.to(xf.dtype)
-        # df/dx = e^{ax} for a >= 0 (e^0 = 1 at a = 0, where that branch sees x = 0), and
-        # 1 / (1 - a(x + a)) for a < 0; each branch times its exact 0/1.
-        xa = _only(xf, neg, 1.0) + a_n
-        dx = in_place(torch.exp(a_p * _only(xf, pos, 0.0)), "mul", 1 - k_n)
-        dx = in_place(dx, "add", k_n / in_place(xa * -a_n, "add", 1))
-        grad_x = (g * dx).to(grad.dtype)
+        # df/dx = e^{ax} for a > 0, 1 / (1 - v) with v = a(x + a) for a < 0, 1 at a = 0
+        u = xf * a
+        # the log branch sees a = 0 unless chosen: -v = 0 and log(1 - v) = 0, finite
+        # wherever the exp branch is defined (a NaN there would reach double backward as
+        # 0 * NaN through the unchosen side of a where)
+        a_n = torch.where(neg, a, 0.0)
+        minus_v = (xf + a_n).mul(-a_n)
+        dx_log = in_place(minus_v + 1, "reciprocal")
+        # At a = 0, df/dx = 1 is a constant unless autograd records (double backward): then
+        # e^{ax} with x clamped to finite values, 1 even at x = +-inf, with d/da = x.
+        at_zero = 1.0
+        if torch.is_grad_enabled():
+            big = torch.finfo(xf.dtype).max
+            at_zero = torch.exp(xf.clamp(-big, big) * a)
+        dx = torch.where(pos, torch.exp(u), torch.where(neg, dx_log, at_zero))
+        grad_x = g * dx
         if not ctx.needs_input_grad[1]:
-            return grad_x, None
-        # df/da in float64 (see _phi): 1 + x^2 phi(ax) for a >= 0 (1 + x^2 / 2 at a = 0), and
-        # 1 - (x + a)^2 psi(v) + (x + 2a)(x + a) / (1 - v) with v = a(x + a) for a < 0.
-        x64, k64 = xf.double(), k_n.double()
-        xq, a_q = _only(x64, ~neg, 0.0), torch.where(neg, 0.0, a.double())
-        da = in_place(1 + xq * xq * _phi(a_q * xq), "mul", 1 - k64)
-        a_n64 = a_n.double()
-        xa = _only(x64, neg, 1.0) + a_n64
-        v = a_n64 * xa
-        da = in_place(da, "add", (1 - xa * xa * _psi(v) + (xa + a_n64) * xa / (1 - v)) * k64)
-        grad_a = torch.dot(g.double().reshape(-1), da.reshape(-1))
-        return grad_x, grad_a.reshape(alpha.shape).to(alpha.dtype)
-
-
-def _only(x: torch.Tensor, chosen: torch.Tensor, at: float) -> torch.Tensor:
-    """x if the 0-d bool ``chosen`` holds, else ``at`` everywhere: a clamp to (-inf, inf) or
-    to [at, at], so that a branch not chosen is finite even at x = +-inf (where multiplying
-    x by 0 would give NaN) and alpha stays on the device."""
-    return x.clamp(torch.where(chosen, -torch.inf, at), torch.where(chosen, torch.inf, at))
+            return grad_x.to(grad.dtype), None
+        # df/da without cancellation, both branches through chi (see _chi), with y = f(x):
+        #   a > 0: 1 + e^{ax} x^2 chi(-ax)       a < 0: 1 / (1 - v) + y^2 chi(a y)
+        # (a y = -log(1 - v)); both are 1 + x^2 / 2 at a = 0. Summed against g, the terms
+        # that are g or g df/dx are reductions of g and grad_x.
+        log_1mv = torch.log1p(minus_v)
+        q = torch.where(neg, log_1mv / torch.where(neg, -a, 1.0), xf)
+        t = q * q * _chi(-torch.where(neg, log_1mv, u))
+        flat_g, flat_gx, flat_t = g.reshape(-1), grad_x.reshape(-1), t.reshape(-1)
+        # (a = 0 takes the a > 0 form, whose derivative in a is the one both sides agree on)
+        grad_a = torch.where(neg, flat_gx.sum() + torch.dot(flat_g, flat_t),
+                             flat_g.sum() + torch.dot(flat_gx, flat_t))
+        return grad_x.to(grad.dtype), grad_a.reshape(alpha.shape).to(alpha.dtype)
 
 
 def soft_exponential(input: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
@@ -408,7 +396,7 @@ class SoftExponential(nn.Module):
 
     Both non-zero branches of :math:`\partial f / \partial \alpha` are differences of nearly
     equal terms when :math:`|\alpha x|` is small; the backward evaluates them in a
-    cancellation-free form (series near 0, float64). For :math:`\alpha < 0` the function is
+    cancellation-free form (a series near 0). For :math:`\alpha < 0` the function is
     defined only for :math:`x > 1/\alpha - \alpha`; outside, the log argument is negative
     and the result NaN, as the formula says. The lecture notes' table drops the
     :math:`+\alpha` of the :math:`\alpha > 0` branch and writes :math:`\varepsilon` for
