@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import nnref.losses
 from nnref import activations as A
 from nnref import registry
 from nnref.verify import cases
@@ -50,3 +51,37 @@ def test_activation_compiles_without_graph_break(name):
     pair = build_pair(spec, kwargs, torch.float32, "cpu")
     x = make_input(spec, (3, 6, 5)).requires_grad_(True)
     assert _breaks(lambda t: pair.ref(t).sum(), x) == []
+
+
+def test_cross_entropy_index_check_compiles_without_graph_break():
+    """The class-index check runs on the device under compile instead of reading a value."""
+    x = torch.randn(8, 5, requires_grad=True)
+    y = torch.tensor([0, 4, 2, -100, 1, 3, 3, 0])
+    assert _breaks(lambda a, b: nnref.losses.cross_entropy(a, b), x, y) == []
+
+
+def test_index_out_of_range_still_raises_compiled_and_eager():
+    x = torch.randn(4, 5)
+    bad = torch.tensor([0, 5, 2, 1])
+    with pytest.raises(IndexError, match="class index 5"):
+        nnref.losses.cross_entropy(x, bad)
+    torch._dynamo.reset()
+    compiled = torch.compile(nnref.losses.cross_entropy, fullgraph=True)
+    assert torch.equal(compiled(x, torch.tensor([0, 4, -100, 1])),
+                       nnref.losses.cross_entropy(x, torch.tensor([0, 4, -100, 1])))
+    # (inductor's own gather bounds check may fire first; without it the assertion is ours)
+    with pytest.raises(RuntimeError):
+        compiled(x, bad)
+    torch._dynamo.reset()
+    traced = torch.compile(nnref.losses.cross_entropy, fullgraph=True, backend="aot_eager")
+    with pytest.raises(RuntimeError, match="class index outside"):
+        traced(x, bad)
+
+
+def test_unit_interval_check_compiled():
+    p, t = torch.rand(6), torch.rand(6)
+    torch._dynamo.reset()
+    compiled = torch.compile(nnref.losses.binary_cross_entropy, fullgraph=True)
+    torch.testing.assert_close(compiled(p, t), nnref.losses.binary_cross_entropy(p, t))
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        compiled(p, t + 1)

@@ -38,9 +38,15 @@ def check_pair(input: object, target: object, fn: str) -> None:
         )
 
 
-def violated(condition: torch.Tensor) -> bool:
-    """``bool(condition)`` for a value check, or False inside ``torch.func.vmap``, where values
-    are not concrete: the check is skipped there rather than failing the transform."""
+def violated(condition: torch.Tensor, message: str) -> bool:
+    """``bool(condition)`` for a value check, or False where the value cannot be read here:
+    inside ``torch.func.vmap`` (values are not concrete) the check is skipped rather than
+    failing the transform; under ``torch.compile``, where reading it would break the graph,
+    it becomes an assertion on the device (``torch._assert_async``: a RuntimeError carrying
+    ``message`` when it fails, instead of the eager error's type)."""
+    if torch.compiler.is_compiling():
+        torch._assert_async(~condition, message)
+        return False
     try:
         return bool(condition)
     except RuntimeError as exc:
@@ -56,8 +62,9 @@ def check_unit_interval(t: torch.Tensor, name: str, fn: str) -> None:
         return
     low, high = torch.aminmax(t.detach())  # one read, no temporaries, nothing recorded
     # aminmax propagates NaN, and every comparison with NaN is False: test for inside
-    if violated(~((low >= 0) & (high <= 1))):
-        raise ValueError(f"{fn}(): all elements of '{name}' must be between 0 and 1")
+    message = f"{fn}(): all elements of '{name}' must be between 0 and 1"
+    if violated(~((low >= 0) & (high <= 1)), message):
+        raise ValueError(message)
 
 
 def reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
