@@ -22,7 +22,7 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from omegaconf import OmegaConf
 
 from nnref.experiment import console
@@ -216,6 +216,10 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
         trainer_kwargs["enable_progress_bar"] = True
     elif trainer_kwargs.get("enable_progress_bar", True):
         callbacks.append(console.progress_bar())
+    if not any(isinstance(c, Checkpoint) for c in callbacks):
+        # callbacks.model_checkpoint=null means no checkpoints: otherwise Lightning adds its
+        # own and writes one every epoch, which no report reads
+        trainer_kwargs.setdefault("enable_checkpointing", False)
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False)
     except Exception as e:  # Lightning's MisconfigurationException and plain TypeErrors

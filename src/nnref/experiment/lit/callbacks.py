@@ -110,12 +110,15 @@ class GradientFlowMonitor(L.Callback):
         self._capture = False
         self._outputs: dict[str, torch.Tensor] = {}
         self._epoch_norms: dict[str, list[float]] = defaultdict(list)
+        self._layers: list[tuple[str, nn.Parameter]] = []
+        self._figure: _FlowFigure | None = None
 
     # -- set-up -------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
         writer = _tensorboard(trainer)
         if writer is not None and trainer.is_global_zero:
             writer.add_custom_scalars(STORY_LAYOUT)
+        self._layers = _layers(pl_module)  # walked once, not at every sampled step
         specs = _activation_specs()
         self._acts: dict[str, registry.Spec] = {}
         for name, m in pl_module.named_modules():
@@ -128,6 +131,9 @@ class GradientFlowMonitor(L.Callback):
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
+        if self._figure is not None:
+            self._figure.close()
+            self._figure = None
 
     def _hook(self, name: str):
         def record(module, args, output):
@@ -150,16 +156,16 @@ class GradientFlowMonitor(L.Callback):
         self._capture = False
         step = trainer.global_step
         metrics: dict[str, float] = {}
-        norms = {}
+        layers = [(name, w) for name, w in self._layers if w.grad is not None]
+        # every norm in one tensor, read back at once: one host sync, not two per layer
+        values = torch.stack([t.detach().float().norm() for _, w in layers
+                              for t in (w.grad, w)]).tolist() if layers else []
+        norms = dict(zip([name for name, _ in layers], values[0::2], strict=True))
         writer = _tensorboard(trainer) if self.histograms else None
-        for name, w in _layers(pl_module):
-            if w.grad is None:
-                continue
-            g = float(w.grad.detach().float().norm())
-            norms[name] = g
+        for (name, w), g, wn in zip(layers, values[0::2], values[1::2], strict=True):
             metrics[f"grad_norm/{name}"] = g
             metrics[f"grad_norm_log10/{name}"] = math.log10(g) if g > 0 else -math.inf
-            metrics[f"weight_norm/{name}"] = float(w.detach().float().norm())
+            metrics[f"weight_norm/{name}"] = wn
             self._epoch_norms[name].append(g)
             if writer is not None:
                 writer.add_histogram(f"weights/{name}", w.detach().float().cpu(), step)
@@ -192,8 +198,14 @@ class GradientFlowMonitor(L.Callback):
         writer = _tensorboard(trainer)
         if not (self.figure and norms and writer is not None):
             return
-        writer.add_figure("gradient_flow", gradient_flow_figure(norms,
-                          f"epoch {trainer.current_epoch + 1}"), trainer.global_step)
+        title = f"epoch {trainer.current_epoch + 1}"
+        if self._figure is None or not self._figure.update(norms, title):
+            if self._figure is not None:
+                self._figure.close()
+            self._figure = _FlowFigure(norms, title)
+        # the figure is redrawn in place next epoch: laying out a new one costs more than
+        # rendering it
+        writer.add_figure("gradient_flow", self._figure.fig, trainer.global_step, close=False)
 
 
 def _short_names(names: list[str]) -> list[str]:
@@ -204,37 +216,73 @@ def _short_names(names: list[str]) -> list[str]:
     return [".".join(p[:-1]) if len(p) > 1 and p[-1] == "linear" else ".".join(p) for p in parts]
 
 
+def _span(values: list[float]) -> tuple[float, float]:
+    """Log-axis limits around the positive finite values, with a decade of margin."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    lo = 10 ** math.floor(math.log10(min(positive)) - 0.5) if positive else 1e-3
+    hi = 10 ** math.ceil(math.log10(max(positive)) + 0.3) if positive else 1.0
+    return lo, hi
+
+
+class _FlowFigure:
+    """The gradient-flow bar chart, kept open so later epochs redraw its bars in place."""
+
+    def __init__(self, norms: dict[str, float], title: str) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        self.layers = list(norms)
+        names, values = _short_names(self.layers), list(norms.values())
+        self.span = _span(values)
+        self.fig, self.ax = plt.subplots(figsize=(max(5.0, 0.55 * len(values) + 2.5), 3.6))
+        ax = self.ax
+        self.bars = ax.bar(range(len(values)), [0.0] * len(values), bottom=self.span[0],
+                           color="tab:blue")
+        ax.set_yscale("log")
+        ax.set_ylim(*self.span)
+        ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 8 else 0,
+                      ha="right" if len(values) > 8 else "center", fontsize=8)
+        ax.set_xlabel("layer (input side on the left)")
+        ax.set_ylabel("mean gradient L2 norm")
+        ax.grid(axis="y", which="major", alpha=0.3)
+        self._draw(values, title)
+        self.fig.tight_layout()
+
+    def update(self, norms: dict[str, float], title: str) -> bool:
+        """Show ``norms``; ``False`` (nothing changed) when a new figure is needed: other
+        layers, or other axis limits, whose tick labels need a new layout."""
+        values = list(norms.values())
+        if list(norms) != self.layers or _span(values) != self.span:
+            return False
+        self._draw(values, title)
+        return True
+
+    def _draw(self, values: list[float], title: str) -> None:
+        lo = self.span[0]
+        for bar, v in zip(self.bars, values, strict=True):
+            bar.set_height(v - lo if v > lo and math.isfinite(v) else 0.0)
+        for text in list(self.ax.texts):
+            text.remove()
+        for i, v in enumerate(values):
+            if not v > 0:
+                self.ax.annotate("0", (i, lo), ha="center", va="bottom", color="tab:red")
+        self.ax.set_title(f"gradient flow {title}".strip())
+
+    def close(self) -> None:
+        import matplotlib.pyplot as plt
+
+        plt.close(self.fig)
+
+
 def gradient_flow_figure(norms: dict[str, float], title: str = ""):
     """Bar chart of per-layer gradient norms, input layer on the left.
 
     The log axis spans the data (a decade of margin), so bars of similar height differ
     visibly; a layer whose gradient is exactly zero is marked ``0`` on the floor.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names, values = _short_names(list(norms)), list(norms.values())
-    positive = [v for v in values if v > 0 and math.isfinite(v)]
-    lo = 10 ** math.floor(math.log10(min(positive)) - 0.5) if positive else 1e-3
-    hi = 10 ** math.ceil(math.log10(max(positive)) + 0.3) if positive else 1.0
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(values) + 2.5), 3.6))
-    heights = [v - lo if v > lo and math.isfinite(v) else 0.0 for v in values]
-    ax.bar(range(len(values)), heights, bottom=lo, color="tab:blue")
-    for i, v in enumerate(values):
-        if not v > 0:
-            ax.annotate("0", (i, lo), ha="center", va="bottom", color="tab:red")
-    ax.set_yscale("log")
-    ax.set_ylim(lo, hi)
-    ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 8 else 0,
-                  ha="right" if len(values) > 8 else "center", fontsize=8)
-    ax.set_xlabel("layer (input side on the left)")
-    ax.set_ylabel("mean gradient L2 norm")
-    ax.grid(axis="y", which="major", alpha=0.3)
-    ax.set_title(f"gradient flow {title}".strip())
-    fig.tight_layout()
-    return fig
+    return _FlowFigure(norms, title).fig
 
 
 class EpochLine(ProgressBar):
@@ -291,6 +339,7 @@ class DivergenceGuard(L.Callback):
     def __init__(self) -> None:
         self.diverged = 0
         self.diverged_step: int | None = None
+        self._params: list[nn.Parameter] = []
 
     def _trip(self, trainer, why: str) -> None:
         if self.diverged:
@@ -301,14 +350,18 @@ class DivergenceGuard(L.Callback):
         for logger in trainer.loggers:
             logger.log_metrics({"diverged": 1.0}, step=trainer.global_step)
 
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._params = list(pl_module.parameters())
+
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        for p in pl_module.parameters():
-            if p.grad is not None and not torch.isfinite(p.grad).all():
-                self._trip(trainer, "non-finite gradient")
-                # a step with NaN gradients would poison every weight; skip it
-                for q in pl_module.parameters():
-                    q.grad = None
-                return
+        grads = [p.grad.reshape(-1) for p in self._params if p.grad is not None]
+        # one check over every gradient (three ops and one host sync per step), not two ops
+        # and a sync per parameter
+        if grads and not torch.isfinite(torch.cat(grads)).all():
+            self._trip(trainer, "non-finite gradient")
+            # a step with NaN gradients would poison every weight; skip it
+            for p in self._params:
+                p.grad = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
@@ -336,8 +389,12 @@ class MaxNormConstraint(L.Callback):
         if not max_norm > 0:
             raise ValueError(f"max_norm must be > 0, got {max_norm!r}")
         self.max_norm = max_norm
+        self._weights: list[nn.Parameter] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._weights = [w for _, w in _layers(pl_module)]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         with torch.no_grad():
-            for _, w in _layers(pl_module):
+            for w in self._weights:
                 max_norm_(w, self.max_norm)
