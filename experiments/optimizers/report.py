@@ -197,9 +197,10 @@ def tune(a, name: str, lo: float = 1e-3, hi: float = 10.0) -> dict:
             break
         widened += 1
         lo, hi = (lo / 10, hi) if at_lo else (lo, hi * 10)
-    # refine: 4 more points per step of the coarse grid, around the best
+    # refine: 8 points per step of the coarse grid, around the best (GD's best rate sits just
+    # below its divergence limit 2/L, where a coarse grid misses it by up to its step)
     step = 10 ** (1 / PER_DECADE)
-    fine_lrs = [best[0] * step ** (k / 4) for k in range(-4, 5)]
+    fine_lrs = [best[0] * step ** (k / 8) for k in range(-8, 9)]
     fine_betas = betas
     if best[1] is not None:
         i = betas.index(best[1])
@@ -281,6 +282,10 @@ def conditioning(out: Path) -> dict:
             r = results[name, k]
             th = theory_steps(k).get(name)
             widened = f", widened {r['widened']}x" if r["widened"] else ""
+            if r["steps"][0] is None:
+                lines.append(f"| {name} | {k} | — | — | not reached in {MAX_STEPS} steps at "
+                             f"any rate | — | [{r['grid'][0]:g}, {r['grid'][1]:g}] | — |")
+                continue
             lines.append(
                 f"| {name} | {k} | {R.fmt(r['lr'])} | "
                 f"{'—' if r['momentum'] is None else R.fmt(r['momentum'])} | "
@@ -296,12 +301,16 @@ def conditioning(out: Path) -> dict:
     return {
         "cond_fig": fig_name, "cond_table": "\n".join(lines), "kappas": list(KAPPAS),
         "tol": TOL, "n_starts": len(STARTS), "dim": DIM,
-        "slopes": R.listing(slopes), "cond_held": held,
+        "slopes": R.listing({m: v for m, v in slopes.items() if math.isfinite(v)}),
+        "unreached": ", ".join(f"{n} at κ={k}" for (n, k), r in results.items()
+                               if r["steps"][0] is None) or "none",
+        "max_steps": MAX_STEPS, "cond_held": held,
         "cond_compare": "; ".join(f"{m} {c}" for m, c in compare.items()),
         "cond_edges": ", ".join(f"{n} at κ={k}" for (n, k), r in results.items() if r["edge"])
         or "none",
         "ratio_top": R.listing({m: float(np.median(gd) / np.median(counts(results[m, top])))
-                                for m in TUNED if m != "sgd"}),
+                                for m in TUNED
+                                if m != "sgd" and results[m, top]["steps"][0] is not None}),
         "top_kappa": top,
     }
 
