@@ -292,6 +292,73 @@ def test_divergence_guard_stops_cleanly():
     assert trainer.state.finished
 
 
+def test_divergence_guard_checks_every_gradient_and_only_non_finite_ones():
+    net = MLP(4, 3, width=5, depth=2)
+    guard = DivergenceGuard()
+    trainer = types.SimpleNamespace(global_step=7, loggers=[_Capture()], should_stop=False)
+    guard.on_fit_start(trainer, net)
+    params = list(net.parameters())
+    for p in params:
+        p.grad = torch.full_like(p, 3e38)  # huge but finite: a norm would overflow, no trip
+    guard.on_before_optimizer_step(trainer, net, None)
+    assert not guard.diverged and all(p.grad is not None for p in params)
+    for bad in (math.inf, -math.inf, math.nan):
+        guard = DivergenceGuard()
+        guard.on_fit_start(trainer, net)
+        for p in params:
+            p.grad = torch.zeros_like(p)
+        params[-1].grad.view(-1)[-1] = bad  # the last element of the last parameter
+        guard.on_before_optimizer_step(trainer, net, None)
+        assert guard.diverged == 1 and guard.diverged_step == 7 and trainer.should_stop
+        assert all(p.grad is None for p in params)  # the poisoned step is skipped
+        trainer.should_stop = False
+
+
+def _figure_state(fig):
+    ax = fig.axes[0]
+    return ([round(b.get_height(), 12) for b in ax.patches], [b.get_y() for b in ax.patches],
+            ax.get_ylim(), ax.get_title(), [t.get_text() for t in ax.texts],
+            [t.get_text() for t in ax.get_xticklabels()])
+
+
+def test_gradient_flow_figure_redrawn_in_place_shows_what_a_new_one_would():
+    from nnref.experiment.lit.callbacks import _FlowFigure
+
+    first = {"model.hidden1.linear": 2e-5, "model.hidden2.linear": 3e-4, "model.out": 0.0}
+    later = {"model.hidden1.linear": 3e-5, "model.hidden2.linear": 0.0, "model.out": 5e-4}
+    fig = _FlowFigure(first, "epoch 1")
+    assert fig.update(later, "epoch 2")
+    assert _figure_state(fig.fig) == _figure_state(gradient_flow_figure(later, "epoch 2"))
+    # another axis range (its tick labels need a new layout) or other layers: a new figure
+    assert not fig.update({**later, "model.out": 5.0}, "epoch 3")
+    assert not fig.update({"model.out": 5e-4}, "epoch 3")
+    fig.close()
+
+
+def test_gradient_flow_logs_a_figure_every_epoch_from_one_layout(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nnref.experiment.lit import callbacks
+
+    made, init = [], callbacks._FlowFigure.__init__
+
+    def counting_init(self, norms, title):
+        made.append(title)
+        init(self, norms, title)
+
+    monkeypatch.setattr(callbacks._FlowFigure, "__init__", counting_init)
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
+    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim="sgd",
+                   optim_kwargs={"lr": 1e-4})  # small steps: the norms keep their decade
+    monitor = GradientFlowMonitor(every_n_steps=1, histograms=False)
+    _trainer(4, [monitor], logger=logger).fit(lit, datamodule=Digits(batch_size=629))
+    ev = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
+    ev.Reload()
+    assert [e.step for e in ev.Images("gradient_flow")] == [2, 4]  # 2 epochs of 2 steps
+    assert made == ["epoch 1"] and monitor._figure is None  # closed at the end of the fit
+
+
 @pytest.mark.parametrize("name", ["digits", "moons"])
 def test_epoch_train_loss_and_accuracy(name):
     # lr = 0: the weights never change, so the epoch figures are those of the fixed model
