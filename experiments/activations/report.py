@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from nnref.experiment import reporting as R
 
 HERE = Path(__file__).resolve().parent
@@ -32,14 +34,17 @@ def build(sweep: Path, out: Path) -> dict:
     ax.set_xticks(range(len(order)), order.index, rotation=45, ha="right", fontsize=7)
     ax.set(ylabel="val accuracy", title=f"depth {base}, best lr each (bars: median)",
            ylim=(max(0.0, float(chosen['val/acc'].min()) - 0.05), 1.0))
-    deep = t[t.activation.isin(["relu", "swish"]) & (t.lr == DEEP_LR)]
+    # depth `base` at each one's best rate, the deep arms at theirs
+    pair = ["relu", "swish"]
+    deep = pd.concat([chosen[chosen.activation.isin(pair)],
+                      t[t.activation.isin(pair) & (t.depth > base) & (t.lr == DEEP_LR)]])
     for act, color in (("relu", "tab:red"), ("swish", "tab:green")):
         g = deep[deep.activation == act]
         axes[1].plot(g.depth, g["val/acc"], ".", color=color, alpha=0.6)
         med = g.groupby("depth")["val/acc"].median()
         axes[1].plot(med.index, med.values, "-o", color=color, label=act)
     axes[1].set(xlabel="hidden layers", ylabel="val accuracy",
-                title=f"ReLU vs Swish, lr {DEEP_LR:g}")
+                title=f"ReLU vs Swish (deep: lr {DEEP_LR:g})")
     axes[1].legend(fontsize=7)
     key_fig = R.savefig(fig, out / "activations.png")
 
@@ -61,8 +66,8 @@ def build(sweep: Path, out: Path) -> dict:
         return g["val/acc"]
 
     deep_cmp = {d: R.compare(accs("swish", d), accs("relu", d)) for d in deep_ds}
-    lrs = sorted(shallow.lr.unique())
-    edges = {a: lr for a, lr in best_lr.items() if lr in (lrs[0], lrs[-1])}
+    grids = {a: sorted(g.lr.unique()) for a, g in shallow.groupby("activation")}
+    edges = {a: lr for a, lr in best_lr.items() if lr in (grids[a][0], grids[a][-1])}
     return {
         "key_fig": key_fig, "chosen_table": chosen_table, "deep_table": deep_table,
         "all_table": all_table, "base": base, "ranking": R.listing(order),
@@ -72,8 +77,8 @@ def build(sweep: Path, out: Path) -> dict:
         "swish_wins": R.claim(*deep_cmp.values()), "shallowest": depths[0],
         "deep": "; ".join(f"depth {d}, swish against relu: {deep_cmp[d]}" for d in deep_ds),
         "swish_shallow": med("swish", depths[0]), "relu_shallow": med("relu", depths[0]),
-        "lr_grid": ", ".join(f"{v:g}" for v in lrs),
-        "lr_edges": ", ".join(f"{a} ({lr:g})" for a, lr in sorted(edges.items())),
+        "lr_edges": ", ".join(f"{a} ({lr:g} of {', '.join(f'{v:g}' for v in grids[a])})"
+                              for a, lr in sorted(edges.items())),
         "deep_lr": DEEP_LR,
     }
 

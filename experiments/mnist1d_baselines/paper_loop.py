@@ -1,5 +1,6 @@
-"""Where the CNN's points go on MNIST-1D: ``python experiments/mnist1d_baselines/paper_loop.py
-[--steps 8000] [--seeds 0 1 2] [--out FILE]``.
+"""MNIST-1D on the paper's terms, and where the CNN's points go:
+``python experiments/mnist1d_baselines/paper_loop.py [--steps 8000] [--seeds 0 1 2] [--out FILE]
+[--frozen mnist1d_data.pkl]``.
 
 The paper's training loop (the mnist1d repository's notebooks) differs from nnref's training
 stack in four ways that the Hydra config cannot switch off: it trains on all 4000 training
@@ -9,8 +10,10 @@ centred and scaled to unit variance as a whole; nnref standardises each of the 4
 with the training statistics), and it reads test accuracy every 250 steps (nnref once, at the
 end). This script trains the paper's three models (one linear layer, the 2 x 100 MLP with a
 skip connection around its second layer, the 3-layer CNN) with nnref's Adam and modules in the
-paper's loop, then switches nnref's choices on one at a time for the CNN, over seeds, and
-writes one JSON file of test-accuracy curves that the report reads.
+paper's loop (the training signals in one fixed order: a seeded permutation of the
+generator's), then switches nnref's choices on one at a time for the CNN, over seeds, and
+writes one JSON file of test-accuracy curves that the report reads. ``--frozen`` instead
+compares the generated signals with the paper's frozen pickle.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ def against_frozen(path: Path) -> dict:
 
     with open(path, "rb") as f:
         d = pickle.load(f)
-    (x, y), (xt, yt) = data(0.0, False)
+    # load(), not setup(): the splits of setup() come in a seeded permutation
+    (x, y), (xt, yt) = MNIST1D(data_dir=str(ROOT / "data")).load()
     diff = max(float((a.flatten(1) - torch.as_tensor(b)).abs().max())
                for a, b in ((x, d["x"]), (xt, d["x_test"])))
     same = all(bool((a == torch.as_tensor(b)).all()) for a, b in ((y, d["y"]), (yt, d["y_test"])))

@@ -72,7 +72,9 @@ def paper_loop(sweep: Path, out: Path) -> dict:
         "frozen": ("not checked" if not frozen else
                    f"largest difference {R.fmt(frozen['max_abs_diff'])}, labels "
                    f"{'identical' if frozen['labels_equal'] else 'different'}"),
+        "same_data": bool(frozen and frozen["labels_equal"] and frozen["max_abs_diff"] < 1e-6),
         "cnn_best": float(cond[base].best.median()) if base in cond else math.nan,
+        "cnn_final": float(cond[base].final.median()) if base in cond else math.nan,
     }
 
 
