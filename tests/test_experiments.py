@@ -671,5 +671,14 @@ def test_tuned_momentum_needs_about_sqrt_kappa_steps_and_gd_about_kappa():
             steps[name, k] = float(sorted(r["steps"])[1])
     gd, hb = (math.log(steps[n, 1000] / steps[n, 10]) / math.log(100) for n in ("sgd", "momentum"))
     assert 0.8 < gd < 1.2 and 0.3 < hb < 0.7, (gd, hb, steps)
-    theory = m.theory_steps(1000)
-    assert steps["sgd", 1000] == pytest.approx(theory["sgd"], rel=0.3)
+    # the theory is the worst start: all the error along the flattest direction, where GD at
+    # lr 2/(L+mu) shrinks f by exactly rho^2 a step; random starts need fewer steps
+    from nnref import registry
+
+    a = m.quadratic(1000)
+    eig, vec = torch.linalg.eigh(a)
+    worst = m.steps_to_tol(a, registry.get("optim", "sgd", lr=float(2 / (eig[0] + eig[-1]))),
+                           vec[:, 0].contiguous(), 10**5)
+    theory = m.theory_steps(1000)["sgd"]
+    assert abs(worst - theory) <= 1, (worst, theory)
+    assert steps["sgd", 1000] < worst

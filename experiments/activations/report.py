@@ -54,7 +54,8 @@ def build(sweep: Path, out: Path) -> dict:
     all_table = R.seeds_table(shallow, ["activation", "lr"], {"val/acc": "val acc",
                                                              "val/loss": "val loss"})
     deep_table = R.seeds_table(deep, ["activation", "depth"], {
-        "val/acc": "val acc", "train/loss_epoch": "final train loss"})
+        "val/acc": "val acc", "train/loss_epoch": "final train loss",
+        f"{R.RATIO}@first": "first/last layer gradient at init"})
 
     def med(act, depth):
         return R.median(deep, "val/acc", activation=act, depth=depth)
@@ -75,6 +76,9 @@ def build(sweep: Path, out: Path) -> dict:
         "spread": order.iloc[0] - order.iloc[-1], "n": len(order),
         "sigmoid_rank": list(order.index).index("sigmoid") + 1,
         "swish_wins": R.claim(*deep_cmp.values()), "shallowest": depths[0],
+        "init_ratio": {a: R.median(deep, f"{R.RATIO}@first", activation=a, depth=depths[-1])
+                       for a in pair},
+        "deepest": depths[-1],
         "deep": "; ".join(f"depth {d}, swish against relu: {deep_cmp[d]}" for d in deep_ds),
         "swish_shallow": med("swish", depths[0]), "relu_shallow": med("relu", depths[0]),
         "lr_edges": ", ".join(f"{a} ({lr:g} of {', '.join(f'{v:g}' for v in grids[a])})"
