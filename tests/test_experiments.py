@@ -682,3 +682,16 @@ def test_tuned_momentum_needs_about_sqrt_kappa_steps_and_gd_about_kappa():
     theory = m.theory_steps(1000)["sgd"]
     assert abs(worst - theory) <= 1, (worst, theory)
     assert steps["sgd", 1000] < worst
+
+
+@pytest.mark.slow
+def test_mnist1d_paper_loop_logistic_regression_reaches_the_published_level():
+    path = ROOT / "experiments" / "mnist1d_baselines" / "paper_loop.py"
+    spec = importlib.util.spec_from_file_location("paper_loop", path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    r = m.run("logistic, paper's loop", seed=0, steps=1000)
+    assert r["train_size"] == 4000 and len(r["test_acc"]) == 1000 // m.EVAL_EVERY + 1
+    assert abs(r["test_acc"][-1] - 0.32) <= 0.02, r["test_acc"]  # published: 32%
+    held = m.run("CNN + 10% held out (3600 train)", seed=0, steps=0)
+    assert held["train_size"] == 3600
