@@ -445,6 +445,9 @@ def test_stochastic_gradient_descent_is_noisier_than_batch(tmp_path, monkeypatch
         return float((v.diff() > 0).float().mean())
 
     t["rough"], t["rises"] = [rough(j) for j in t.job], [rises(j) for j in t.job]
+    t["steps"] = [len(reporting.curve(curves, j, "train/loss_step")) for j in t.job]
+    steps = {bs: each(t, "steps", **{"data.batch_size": bs}) for bs in ("full", 1, 32)}
+    assert steps == {"full": [3, 3], 1: [768, 768], 32: [24, 24]}, steps
     epochs = {bs: [reporting.curve(curves, j, "train/loss_epoch").value.tolist()
                    for j in t[t["data.batch_size"] == bs].sort_values("seed").job]
               for bs in ("full", 1, 32)}
