@@ -72,12 +72,28 @@ def build(sweep: Path, out: Path) -> dict:
     def each(key):
         return R.listing({f"{s:g}": r[key] for s, r in rows.items()}, sep=": ", prefix="x")
 
+    def per_seed(col, **w):
+        m = (t.depth == deep) & (t.l2 == w.pop("l2", 0.0))
+        for k, v in w.items():
+            m &= t[k] == v
+        return t[m].sort_values("seed")[col].astype(float).tolist()
+
+    # the claim: a larger scale makes the gradient at init grow and the net stop learning
+    norm_grows = R.compare(per_seed("grad_norm_init", scale=top, clip="none"),
+                           per_seed("grad_norm_init", scale=1.0, clip="none"))
+    acc_falls = R.compare(per_seed("val/acc", scale=1.0, clip="none"),
+                          per_seed("val/acc", scale=top, clip="none"))
+    # clipping as the remedy against NaN, at every scale where some unclipped seed diverged
+    clip_cmp = {s: R.compare(per_seed("diverged", scale=s, clip=1.0),
+                             per_seed("diverged", scale=s, clip="none"), higher_is_better=False)
+                for s in rows if max(per_seed("diverged", scale=s, clip="none")) > 0}
     return {
         "key_fig": key_fig, "table": table, "deep": deep, "shallow": int(t.depth.min()),
-        "grows": rows[top]["init"] > 1e3 * rows[1.0]["init"]
-        and (rows[top]["div"] > 0 or rows[top]["acc"] < 0.5 * rows[1.0]["acc"]),
-        "clip_fix": all(r["div_clip"] == 0 for r in rows.values())
-        and any(r["div"] > 0 for r in rows.values()),
+        "top": top, "grows": R.claim(norm_grows, acc_falls),
+        "grows_cmp": f"gradient norm at init, x{top:g} against x1: {norm_grows}; validation "
+                     f"accuracy, x1 against x{top:g}: {acc_falls}",
+        "clip_fix": R.claim(*clip_cmp.values()),
+        "clip_cmp": "; ".join(f"x{s:g}: {c}" for s, c in clip_cmp.items()) or "none diverged",
         **{key: each(key) for key in next(iter(rows.values()))},
     }
 
