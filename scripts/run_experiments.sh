@@ -5,9 +5,12 @@
 #   scripts/run_experiments.sh optimizers basics      # some of them
 #   scripts/run_experiments.sh --update-tracked basics
 #   scripts/run_experiments.sh --long mnist1d_baselines   # the paper's 8000 steps (~30 min)
+#   scripts/run_experiments.sh --jobs 1 basics        # one job at a time (default: 2 at once)
 # Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
 # only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.
 # Extra Hydra overrides can be passed in NNREF_OVERRIDES (e.g. "trainer=gpu").
+# The jobs of a sweep run in parallel under Hydra's joblib launcher, each on one thread: a
+# job's numbers do not depend on how many run at once.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 ALL=(vanishing_gradient exploding_gradient initialization activations optimizers
@@ -19,15 +22,25 @@ declare -A COST=([vanishing_gradient]=150 [exploding_gradient]=90 [initializatio
     [batch_norm]=90 [universal_approximation]=60 [basics]=60 [mnist1d_baselines]=60)
 TRACKED=()
 LONG=0
+JOBS=2
 NAMES=()
-for arg in "$@"; do
-    case "$arg" in
+while [ $# -gt 0 ]; do
+    case "$1" in
         --update-tracked) TRACKED=(--update-tracked) ;;
         --long) LONG=1 ;;
-        -*) echo "unknown option: $arg (--update-tracked, --long)" >&2; exit 2 ;;
-        *) NAMES+=("$arg") ;;
+        --jobs) JOBS="${2:-}"; shift ;;
+        --jobs=*) JOBS="${1#--jobs=}" ;;
+        -*) echo "unknown option: $1 (--update-tracked, --long, --jobs N)" >&2; exit 2 ;;
+        *) NAMES+=("$1") ;;
     esac
+    shift
 done
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "--jobs must be a positive integer, got '$JOBS'" >&2
+    exit 2
+fi
+LAUNCHER=()
+[ "$JOBS" -gt 1 ] && LAUNCHER=(hydra/launcher=joblib "hydra.launcher.n_jobs=$JOBS")
 EXPERIMENTS=("${NAMES[@]:-${ALL[@]}}")
 for name in "${EXPERIMENTS[@]}"; do
     if [ ! -f "conf/experiment/$name.yaml" ]; then
@@ -65,7 +78,7 @@ for name in "${EXPERIMENTS[@]}"; do
     fi
     # shellcheck disable=SC2086
     "$PY" experiments/train.py -m "experiment=$name" "hydra.sweep.dir=$sweep" "${long[@]}" \
-        ${NNREF_OVERRIDES:-} > "$sweep.log" 2>&1 || {
+        "${LAUNCHER[@]}" ${NNREF_OVERRIDES:-} > "$sweep.log" 2>&1 || {
         echo "$name: sweep failed, see $sweep.log" >&2; exit 1; }
     "$PY" "experiments/$name/report.py" "$sweep" "${TRACKED[@]}"
     secs=$(( $(date +%s) - start ))

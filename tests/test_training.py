@@ -228,6 +228,26 @@ def test_hparams_list_the_swept_keys_first(tmp_path):
     assert names[:2] == ["seed", "model/depth"] and "optim/lr" in names
 
 
+def test_no_checkpoint_callback_writes_no_checkpoint(tmp_path):
+    train(make_cfg(tmp_path, [*QUICK, "callbacks.model_checkpoint=null"]))
+    assert not list(tmp_path.rglob("*.ckpt"))  # Lightning's own per-epoch one included
+
+
+def test_final_only_checkpoint_holds_the_weights_per_epoch_saving_ends_with(tmp_path):
+    # the setting of the experiments whose reports read only the trained weights
+    final_only = ["experiment=universal_approximation", "trainer.max_steps=40",
+                  "trainer.log_every_n_steps=10"]
+    train(make_cfg(tmp_path / "end", final_only))
+    train(make_cfg(tmp_path / "every", [*final_only, "callbacks.model_checkpoint.every_n_epochs=1",
+                                        "callbacks.model_checkpoint.save_last=link"]))
+    end = tmp_path / "end" / "run" / "checkpoints"
+    assert [p.name for p in end.iterdir()] == ["last.ckpt"] and not (end / "last.ckpt").is_symlink()
+    assert len(list((tmp_path / "every" / "run" / "checkpoints").iterdir())) == 2
+    a, b = (torch.load(d / "run" / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+            for d in (tmp_path / "end", tmp_path / "every"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_flatten_drops_none_and_stringifies():
     assert flatten({"a": {"b": 1, "c": None}, "d": [1, 2], "e": "x"}) == {
         "a/b": 1, "d": "[1, 2]", "e": "x"}
@@ -323,6 +343,27 @@ def test_two_job_sweep_under_parallel_launchers(tmp_path, launcher):
                        "model.activation=sigmoid,relu", *QUICK)
     _, table = report_rows(sweep)
     assert len(table) == 2 and list(table.diverged) == [0, 0]
+
+
+@pytest.mark.slow
+def test_parallel_jobs_give_the_numbers_of_sequential_ones(tmp_path, monkeypatch):
+    # run_experiments.sh runs two jobs at once, each on one thread: a job's scalars must not
+    # depend on whether it ran alone
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    sweeps = {}
+    for launcher in ("basic", "joblib"):
+        (tmp_path / launcher).mkdir()
+        sweep, _ = run_app(tmp_path / launcher, f"hydra/launcher={launcher}",
+                           "model.activation=sigmoid,relu", "model.depth=2,4", *QUICK)
+        sweeps[launcher] = sweep
+    from nnref.experiment import reporting
+
+    jobs = {k: reporting.jobs(v) for k, v in sweeps.items()}
+    assert [p.name for p in jobs["basic"]] == [p.name for p in jobs["joblib"]]
+    for a, b in zip(jobs["basic"], jobs["joblib"], strict=True):
+        sa, sb = (reporting.scalars(j).sort_values(["tag", "step"]).reset_index(drop=True)
+                  for j in (a, b))
+        assert len(sa) > 20 and sa.equals(sb), a.name
 
 
 @pytest.mark.slow
