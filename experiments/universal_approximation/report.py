@@ -70,12 +70,21 @@ def build(sweep: Path, out: Path) -> dict:
 
     lo, hi = widths[0], widths[-1]
     cont = ("sine", "abs", "polynomial")
-    best = {f: min(err(f, w) for w in widths if w >= 8) for f in FUNCS}
+    best_w = {f: min((w for w in widths if w >= 8), key=lambda w: err(f, w)) for f in FUNCS}
+    best = {f: err(f, best_w[f]) for f in FUNCS}
     worse = [f for f in FUNCS if err(f, hi) > 1.5 * best[f]]
+
+    def per_seed(f, w):
+        return t[(t.function == f) & (t.width == w)].sort_values("seed")["val/loss"].tolist()
+
+    falls = {f: R.compare(per_seed(f, best_w[f]), per_seed(f, lo), higher_is_better=False)
+             for f in cont}
     return {
         "key_fig": key_fig, "err_fig": err_fig, "table": table, "floor": floor,
-        "held": all(best[f] < err(f, lo) / 5 for f in cont), "lo": lo, "hi": hi,
+        "held": R.claim(*falls.values()), "lo": lo, "hi": hi,
         "falls": ", ".join(f"{f} {R.fmt(err(f, lo))} → {R.fmt(best[f])}" for f in FUNCS),
+        "falls_cmp": "; ".join(f"{f}, {best_w[f]} units against {lo}: {c}"
+                               for f, c in falls.items()),
         "best_factor": min(best[f] for f in cont) / floor,
         "worst_factor": max(best[f] for f in cont) / floor,
         "worse": ", ".join(worse), "worse_errors": R.listing({f: err(f, hi) for f in worse}),
