@@ -6,6 +6,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 SWEEP="$ROOT/logs/vanishing_gradient/multiruns/$(date +%Y-%m-%d/%H-%M-%S)"
+# One thread per job, as in run_experiments.sh: these small MLPs gain nothing from a second
+# thread and lose much when the cores are busy (spinning threads), and a job's numbers then
+# equal those of the same configuration in run_experiments.sh, on any machine.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 # The sweep is spelled out here (command-line values take precedence over the experiment's
 # hydra.sweeper.params), so the experiment config can hold the full study while this stays short.
 "$PY" experiments/train.py -m experiment=vanishing_gradient hydra.sweep.dir="$SWEEP" \

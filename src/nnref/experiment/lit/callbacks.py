@@ -135,6 +135,10 @@ class GradientFlowMonitor(L.Callback):
             self._figure.close()
             self._figure = None
 
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        # a failed job of a sweep leaves no hooks on its model and no open figure behind
+        self.on_fit_end(trainer, pl_module)
+
     def _hook(self, name: str):
         def record(module, args, output):
             if self._capture and isinstance(output, torch.Tensor):
