@@ -132,6 +132,8 @@ def test_cli_bad_config_prints_one_line(tmp_path, monkeypatch, capsys):
     ("optim.lr=inf", "config error: optim.lr=inf is out of range; must be a finite number"),
     ("model.activation=tanhh", "config error: model.activation='tanhh' is not valid"),
     ("ckpt_path=missing.ckpt", "config error: ckpt_path='missing.ckpt' is not a file"),
+    pytest.param("trainer=gpu", "config error: trainer.accelerator='gpu' needs a CUDA device",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here")),
 ])
 def test_cli_errors_are_one_line_exit_2_and_leave_no_run_dir(tmp_path, override, line):
     proc = subprocess.run([sys.executable, *app_argv(tmp_path, [override, "debug=fast_dev_run"],

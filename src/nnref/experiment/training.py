@@ -223,6 +223,10 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
     try:
         trainer = L.Trainer(**trainer_kwargs, callbacks=callbacks, logger=loggers or False)
     except Exception as e:  # Lightning's MisconfigurationException and plain TypeErrors
+        accelerator = trainer_kwargs.get("accelerator")
+        if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"trainer.accelerator={accelerator!r} needs a CUDA device and this "
+                              "machine has none; choose trainer=cpu or trainer=default") from e
         raise _config_error(e, "trainer", {}, L.Trainer) from e
     failed = 0
     fit_metrics: dict[str, float] = {}
