@@ -506,12 +506,13 @@ def test_batch_norm_faster_higher_rates_less_sensitive_less_drift(tmp_path, monk
         assert acc["batch", 1.0, 1.0] > acc[None, 1.0, 1.0] + 0.02, runs
         assert (abs(acc["batch", 0.1, 4.0] - acc["batch", 0.1, 1.0])
                 < abs(acc[None, 0.1, 4.0] - acc[None, 0.1, 1.0]) / 2), runs
-    move = {}
-    for norm in (None, "batch"):  # the report's measure: spread of the percentiles after the
-        p = m.drift(norm)         # first 100 steps over their final 15-85 spread
-        late = p[10:]
-        move[norm] = float((late.amax(0) - late.amin(0)).max() / (p[-1, 2] - p[-1, 0]))
-    assert move["batch"] < move[None] / 3, move
+    for seed in range(3):  # the report's drift verdict reads 3 seeds
+        move = {}
+        for norm in (None, "batch"):  # the report's measure: spread of the percentiles after
+            p = m.drift(norm, seed=seed)  # the first 100 steps over their final 15-85 spread
+            late = p[10:]
+            move[norm] = float((late.amax(0) - late.amin(0)).max() / (p[-1, 2] - p[-1, 0]))
+        assert move["batch"] < move[None] / 3, (seed, move)
 
 
 @pytest.mark.slow
