@@ -624,7 +624,9 @@ def test_max_norm_constraint_projects_every_unit_after_each_step():
     small = model[2].weight[0].clone() / model[2].weight[0].norm() * 0.5
     with torch.no_grad():
         model[2].weight[0] = small
-    MaxNormConstraint(2.0).on_train_batch_end(None, model, None, None, 0)
+    constraint = MaxNormConstraint(2.0)
+    constraint.on_fit_start(None, model)  # Lightning's order: the layers are found once
+    constraint.on_train_batch_end(None, model, None, None, 0)
     for layer in (model[0], model[2]):
         norms = layer.weight.norm(dim=1)
         assert float(norms.max()) <= 2.0 + 1e-5
