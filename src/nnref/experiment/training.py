@@ -273,7 +273,9 @@ def _log_hparams(trainer: L.Trainer, cfg: Mapping[str, Any], metrics: dict[str, 
     swept = [k for k in swept if k in params] + sorted(
         {p for k in swept for p in params if p.startswith(k + "/")})  # a swept group
     rest = [k for k in params if k not in swept and (k == "seed" or k.startswith(_HPARAMS))]
-    params = {k: params[k] for k in [*swept, *rest]}
+    # TensorBoard's hparams tab sorts names and shows the first few: a leading digit puts the
+    # swept keys before every setting (letters sort after digits).
+    params = {**{f"1_swept/{k}": params[k] for k in swept}, **{k: params[k] for k in rest}}
     hp = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items()}
     for logger in trainer.loggers:
         try:
