@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref._tensor import check_input, opmath
+from nnref._tensor import LOW_PRECISION, check_input, opmath
 from nnref.losses._common import (
     check_reduction,
     check_unit_interval,
@@ -133,10 +133,24 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         a = s * wy * (1 - eps)  # coefficient of the one-hot part of q, times the row scale
         b = s * valid * (eps / classes)  # coefficient of the smoothing row
         w_sum = classes if weight is None else opmath(weight).sum()
+        smooth_row = None
+        if eps:
+            smooth_row = b[:, None] if weight is None else b[:, None] * opmath(weight)
+        if x.dtype in LOW_PRECISION:
+            # The target's a (p_t - 1) cancels where p_t is near 1, and the float32 residue
+            # survives the rounding to half: form it as -a times the other classes' mass.
+            p = _softmax_times(xf, top, total, torch.ones_like(a))
+            index = y_safe[:, None]
+            rest = p.scatter(1, index, 0.0).sum(1)  # 1 - p_t, without the cancellation
+            target = p.gather(1, index).squeeze(1) * (b * w_sum) - a * rest
+            gx = (p * (a + b * w_sum)[:, None]).scatter(1, index, target[:, None])
+            if smooth_row is not None:
+                gx = gx - smooth_row
+            return gx.to(x.dtype), None, None, None, None, None
         gx = _softmax_times(xf, top, total, a + b * w_sum)
         # In place below: gx is a fresh product, which its own backward does not need.
-        if eps:
-            gx.sub_(b[:, None] if weight is None else b[:, None] * opmath(weight))
+        if smooth_row is not None:
+            gx.sub_(smooth_row)
         gx.scatter_add_(1, y_safe[:, None], -a[:, None])
         return gx.to(x.dtype), None, None, None, None, None
 
