@@ -49,6 +49,18 @@ def check_beta(beta: Any, index: int) -> None:
         )
 
 
+# What torch's optimizers offer and nnref does not claim, with the reason: the one table that
+# the optimizers' refusals and the verification against torch's databases both read.
+UNCLAIMED = {
+    "fused": "a fused kernel is one compiled loop, the opposite of a reference built from "
+             "elementary tensor ops",
+    "capturable": "the step counter is read as a Python number between steps, which a CUDA "
+                  "graph cannot capture",
+    "differentiable": "the step runs under no_grad and updates the parameters in place",
+    "complex": "the update rules are written for real tensors",
+}
+
+
 def check_unclaimed(owner: str, **options: Any) -> None:
     """Refuse, by name, the options of torch's signature that nnref does not implement.
 
@@ -56,17 +68,10 @@ def check_unclaimed(owner: str, **options: Any) -> None:
     (``False``, or ``None`` for ``fused``) are accepted, anything else raises rather than being
     silently ignored. The reasons are the README's table of what nnref does not claim.
     """
-    reasons = {
-        "fused": "a fused kernel is one compiled loop, the opposite of a reference built from "
-                 "elementary tensor ops",
-        "capturable": "the step counter is read as a Python number between steps, which a "
-                      "CUDA graph cannot capture",
-        "differentiable": "the step runs under no_grad and updates the parameters in place",
-    }
     for name, value in options.items():
         if value:
             raise NotImplementedError(
-                f"{owner}({name}={value!r}) is not supported: {reasons[name]}; use "
+                f"{owner}({name}={value!r}) is not supported: {UNCLAIMED[name]}; use "
                 f"torch.optim.{owner} for it"
             )
 
@@ -146,7 +151,8 @@ class ReferenceOptimizer(Optimizer):
             if isinstance(p, Tensor) and torch.is_complex(p):
                 raise NotImplementedError(
                     f"{type(self).__name__}: complex parameters are not supported (got a "
-                    f"{p.dtype} parameter); optimize torch.view_as_real(p) instead"
+                    f"{p.dtype} parameter): {UNCLAIMED['complex']}; optimize "
+                    "torch.view_as_real(p) instead"
                 )
         super().add_param_group({**param_group, "params": params})
 

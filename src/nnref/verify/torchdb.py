@@ -38,6 +38,7 @@ import torch
 
 from nnref import activations, losses, normalization, registry
 from nnref._tensor import LOW_PRECISION
+from nnref.optim._common import UNCLAIMED
 from nnref.verify import Row, half_accurate, saved_in
 
 # Samples per (entry, dtype) in a capped run: torch's generators put the plain cases first and
@@ -54,15 +55,6 @@ FUNCTIONAL_NAMES = {
 }
 FUNCTIONAL_PACKAGES = {"activation": activations, "loss": losses, "norm": normalization}
 
-# Optimizer options nnref does not implement, with the reason. A database configuration that
-# sets one must be refused at construction by an error naming the option.
-UNCLAIMED = {
-    "fused": "a fused CUDA/CPU kernel is an implementation of torch's, not an algorithm",
-    "capturable": "CUDA-graph capture keeps step counts on the device; nnref steps on the host",
-    "differentiable": "nnref's step runs under no_grad; differentiating through the update "
-                      "is not claimed",
-    "complex": "complex parameters are not claimed (the update is written for real tensors)",
-}
 
 
 class Unavailable(RuntimeError):
