@@ -48,7 +48,7 @@ def test_unknown_name_is_one_line_with_did_you_mean_and_choices_and_exit_2():
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    assert "unknown --name 'elo'; did you mean 'elu'?" in lines[0]
+    assert "unknown --name 'elo' (did you mean 'elu'?); choices:" in lines[0]
     assert "choices: identity, binary_step" in lines[0] and "batch_norm2d" in lines[0]
     out = _nnref("verify", "--name", "nope")
     assert out.returncode == 2 and "choices:" in out.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import sys
 
@@ -42,10 +41,9 @@ def _unknown_names(names: list[str], kinds: list[str]) -> str | None:
     valid = [n for kind in kinds for n in registry.names(kind, aliases=True)]
     for name in names:
         if name not in valid:
-            close = difflib.get_close_matches(name, valid, n=1)
-            hint = f" did you mean {close[0]!r}?" if close else ""
             canonical = [n for kind in kinds for n in registry.names(kind)]
-            return f"unknown --name {name!r};{hint} choices: {', '.join(canonical)}"
+            return (f"unknown --name {name!r}{registry.did_you_mean(name, valid)}; choices: "
+                    f"{', '.join(canonical)}")
     return None
 
 

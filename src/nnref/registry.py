@@ -19,8 +19,9 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from nnref import normalization as N
 from nnref import optim as O
 
 __all__ = [
+    "did_you_mean",
     "Spec",
     "UnknownNameError",
     "ACTIVATIONS",
@@ -316,6 +318,13 @@ def _kind_table(kind: str) -> dict[str, Spec]:
         ) from None
 
 
+def did_you_mean(value: Any, choices: Iterable[Any]) -> str:
+    """`` (did you mean 'relu'?)`` for the nearest of ``choices``, or ``""``: the hint every
+    unknown-name message of nnref (registry, command line, configs) ends with."""
+    near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
 def spec(kind: str, name: str) -> Spec:
     """The :class:`Spec` registered under ``name`` (or one of its aliases) in ``kind``."""
     table = _kind_table(kind)
@@ -326,7 +335,8 @@ def spec(kind: str, name: str) -> Spec:
         if key in s.aliases:
             return s
     raise UnknownNameError(
-        f"unknown {kind} {name!r}; valid names: {', '.join(names(kind))}"
+        f"unknown {kind} {name!r}{did_you_mean(name, names(kind, aliases=True))}; valid names: "
+        f"{', '.join(names(kind))}"
     )
 
 

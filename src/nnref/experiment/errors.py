@@ -8,10 +8,11 @@ range). ``train()`` re-labels it with the config key the argument came from and 
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
 from typing import Any
+
+from nnref.registry import did_you_mean
 
 __all__ = ["ArgumentError", "ConfigError", "choice", "check", "is_number", "is_int",
            "did_you_mean"]
@@ -19,12 +20,6 @@ __all__ = ["ArgumentError", "ConfigError", "choice", "check", "is_number", "is_i
 
 class ConfigError(ValueError):
     """A config value that cannot work; the message is one line naming the key."""
-
-
-def did_you_mean(value: Any, choices: Iterable[Any]) -> str:
-    """`` (did you mean 'relu'?)`` for the nearest of ``choices``, or ``""``."""
-    near = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 class ArgumentError(ValueError):
