@@ -72,10 +72,18 @@ def _exp_times(log_p, coef):
 
 
 def _log_softmax(xf):
-    """(x - max) - log sum e^(x - max) per row: the largest shifted term is exactly 0, so the
-    log rounds only its own small value, never the magnitude of the logits."""
-    xs = xf - xf.amax(1, keepdim=True).detach()
-    return xs - xs.exp().sum(1, keepdim=True).log()
+    """(x - max) - log(1 + r) per row, r the sum of e^(x - max) over all but one largest logit.
+
+    The largest shifted term is exactly 0, so the logits' magnitude never rounds; and log1p of
+    the other classes' mass keeps a confident class's log-probability -log(1 + r) accurate to
+    the last bit where log(1 + r), from 1 + r rounded, would lose r's low bits (a relative
+    error of 1e-3 in float32 at r = 1e-4, a whole ulp after rounding to half). The maximum is
+    taken from x, not detached, so that it carries its own class's gradient (every term is a
+    difference with it)."""
+    top = xf.argmax(1, keepdim=True)
+    xs = xf - xf.gather(1, top)
+    rest = xs.exp().scatter(1, top, 0.0).sum(1, keepdim=True)
+    return xs - torch.log1p(rest)
 
 
 def _softmax_times(xf, top, total, coef):
@@ -101,14 +109,17 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         wy, valid, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
         # Every term is log sum e^(x - max) - (x_j - max): the logits' magnitude cancels in
         # the shift, before anything is rounded, so logits of 1e6 or 1e30 lose nothing.
-        top = xf.amax(1)
+        first = xf.argmax(1, keepdim=True)
+        top = xf.gather(1, first).squeeze(1)
         x_y = xf.gather(1, y_safe[:, None]).squeeze(1) - top
         xs = xf - top[:, None]
         if smoothing:
             w_sum = classes if weight is None else opmath(weight).sum()
             w_dot_x = xs.sum(1) if weight is None else xs @ opmath(weight)
-        total = xs.exp_().sum(1)  # xs is not needed after this: exponentiate in place
-        lse = torch.log(total)
+        # xs is not needed after this: exponentiate in place. The largest term, exactly 1, is
+        # left out of the sum and added back by log1p (see _log_softmax).
+        rest = xs.exp_().scatter_(1, first, 0.0).sum(1)
+        lse, total = torch.log1p(rest), rest + 1
         loss = (lse - x_y).mul_(wy * (1 - smoothing))
         if smoothing:
             # out of place: the smoothing row comes from x, `valid` from y, and under vmap
@@ -184,7 +195,15 @@ class _CrossEntropyProbFn(torch.autograd.Function):
             s = opmath(grad) / log_p.shape[0] if ctx.reduction == "mean" else opmath(grad)
             if ctx.needs_input_grad[0]:
                 q = _soft_coefficients(t, weight, ctx.smoothing, log_p.shape[1])
-                gx = _exp_times(log_p, s * q.sum(1)).addcmul_(q, s[..., None], value=-1)
+                if ctx.x_dtype in LOW_PRECISION:
+                    # p_j sum(q) - q_j cancels wherever q_j is near p_j sum(q), and the float32
+                    # residue survives the rounding to half: the same value as
+                    # p_j (sum of the other q) - q_j (sum of the other p), whose sums of the
+                    # others never hold (so never cancel) the class's own term.
+                    p = torch.exp(log_p)
+                    gx = (p * _others(q) - q * _others(p)) * s[..., None]
+                else:
+                    gx = _exp_times(log_p, s * q.sum(1)).addcmul_(q, s[..., None], value=-1)
             if ctx.needs_input_grad[1]:
                 g = log_p * (-s[..., None] * (1 - ctx.smoothing))
                 gt = (g if weight is None else g * opmath(weight)).to(t.dtype)
@@ -193,6 +212,14 @@ class _CrossEntropyProbFn(torch.autograd.Function):
             jvp = grad_log_p - torch.exp(log_p) * grad_log_p.sum(1, keepdim=True)
             gx = jvp if gx is None else gx + jvp
         return None if gx is None else gx.to(ctx.x_dtype), gt, None, None, None
+
+
+def _others(v):
+    """Per row and class j, the sum of v over the other classes, as an exclusive prefix sum
+    plus an exclusive suffix sum: v_j itself is never added, so it is never subtracted."""
+    before = torch.nn.functional.pad(v[:, :-1].cumsum(1), (1, 0))
+    after = torch.nn.functional.pad(v[:, 1:].flip(1).cumsum(1).flip(1), (0, 1))
+    return before + after
 
 
 def _soft_coefficients(t, weight, smoothing, classes):
