@@ -6,9 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from nnref.experiment import reporting as R
 
 HERE = Path(__file__).resolve().parent
+# max-norm is Srivastava et al.'s (2014) companion to dropout, not one of the remedies the
+# lecture notes list: it is measured, and left out of their claim
+NOT_IN_NOTES = ("max_norm",)
+
 
 def build(sweep: Path, out: Path) -> dict:
     t, curves = R.load(sweep)
@@ -43,22 +49,46 @@ def build(sweep: Path, out: Path) -> dict:
     base_gap = R.median(t, "gap", regime="none")
     base_best = R.median(t, "val/acc@max", regime="none")
     base_final = R.median(t, "val/acc", regime="none")
-    res = {r: (R.median(t, "gap", regime=r), R.median(t, "val/acc@max", regime=r),
-               R.median(t, "val/acc", regime=r)) for r in regimes if r != "none"}
-    smaller_gap = [r for r, v in res.items() if v[0] < base_gap - 0.02]
-    better = [r for r, v in res.items() if v[2] > base_final + 0.01]
+
+    def per_seed(col, regime):
+        return t[t.regime == regime].sort_values("seed")[col].astype(float).tolist()
+
+    remedies = [r for r in regimes if r != "none"]
+    gap = {r: R.compare(per_seed("gap", r), per_seed("gap", "none"), higher_is_better=False)
+           for r in remedies}
+    acc = {r: R.compare(per_seed("val/acc", r), per_seed("val/acc", "none")) for r in remedies}
+    noted = [r for r in remedies if r not in NOT_IN_NOTES]
+
+    def effect(c, yes, no):
+        return str(c) if c.a_better is None else f"{yes if c.a_better else no}: {c}"
+
+    rows = ["| regime | train - val gap, against none | validation accuracy, against none |",
+            "|---|---|---|"]
+    rows += [f"| {r} | {effect(gap[r], 'shrinks', 'widens')} | "
+             f"{effect(acc[r], 'raises', 'lowers')} |" for r in remedies]
+
+    def names(cmp, held):
+        return ", ".join(r for r in noted if cmp[r].a_better is held) or "none"
+
+    def open_(cmp):
+        """The remedies the seeds cannot settle, each with its numbers."""
+        return "; ".join(
+            f"{r} ({R.fmt(float(pd.Series(cmp[r].a).median()))} vs "
+            f"{R.fmt(float(pd.Series(cmp[r].b).median()))}, difference "
+            f"{R.fmt(abs(cmp[r].difference))} within the spread {R.fmt(cmp[r].spread)})"
+            for r in noted if cmp[r].a_better is None) or "none"
+
     return {
         "key_fig": key_fig, "curve_fig": curve_fig, "table": table,
         "base_train": R.median(t, "train/acc", regime="none"), "base_final": base_final,
-        "base_best": base_best, "base_gap": base_gap,
-        "held": len(smaller_gap) >= len(res) // 2,
-        "smaller_gap": ", ".join(smaller_gap) or "none", "better": ", ".join(better) or "none",
-        "no_effect": ", ".join(r for r in res if r not in smaller_gap and r not in better)
-        or "none",
-        "per_regime": "; ".join(f"{r} {R.fmt(v[0])}, {R.fmt(v[1])}, {R.fmt(v[2])}"
-                                for r, v in res.items()),
+        "base_best": base_best, "base_gap": base_gap, "effects": "\n".join(rows),
+        "noted": ", ".join(noted), "not_in_notes": ", ".join(NOT_IN_NOTES),
+        "gap_held": R.claim(*(gap[r] for r in noted)),
+        "acc_held": R.claim(*(acc[r] for r in noted)),
+        "shrinks": names(gap, True), "widens": names(gap, False),
+        "gap_open": open_(gap),
+        "raises": names(acc, True), "lowers": names(acc, False), "acc_open": open_(acc),
     }
-
 
 if __name__ == "__main__":
     sys.exit(R.main(build, HERE))
