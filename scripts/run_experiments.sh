@@ -5,6 +5,7 @@
 #   scripts/run_experiments.sh optimizers basics      # some of them
 #   scripts/run_experiments.sh --update-tracked basics
 #   scripts/run_experiments.sh --long mnist1d_baselines   # the paper's 8000 steps (~30 min)
+#   scripts/run_experiments.sh --long activations   # + Swish vs ReLU on the paper's terms (~8 min)
 #   scripts/run_experiments.sh --jobs 1 basics        # one job at a time (default: 2 at once)
 # Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
 # only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.
@@ -68,6 +69,13 @@ for name in "${EXPERIMENTS[@]}"; do
     mkdir -p "$(dirname "$sweep")"
     start=$(date +%s)
     long=()
+    if [ "$LONG" = 1 ] && [ "$name" = activations ]; then
+        # Swish vs ReLU on the paper's terms: batch norm, momentum SGD, a rate per depth
+        mkdir -p "$sweep"
+        "$PY" experiments/activations/deep_swish.py --jobs "$JOBS" --out "$sweep/deep_swish.json" \
+            > "$sweep.deep_swish.log" 2>&1 || {
+            echo "$name: deep_swish.py failed, see $sweep.deep_swish.log" >&2; exit 1; }
+    fi
     if [ "$LONG" = 1 ] && [ "$name" = mnist1d_baselines ]; then
         # the paper's budget on nnref's stack, and the paper's own training loop beside it
         long=(trainer.max_steps=8000)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +14,80 @@ from nnref.experiment import reporting as R
 
 HERE = Path(__file__).resolve().parent
 DEEP_LR = 0.001  # the rate of the ReLU vs Swish depth arms
+PAPER_TERMS = HERE / "deep_swish.json"  # written by deep_swish.py beside this script
+PAST = 40  # the depth from which the paper reports Swish ahead
+CHANCE_LOSS = 2.0  # ln 10 = 2.30: a training loss above 2 has learnt next to nothing
+
+
+def paper_terms(sweep: Path, out: Path) -> dict:
+    """The numbers of deep_swish.py's runs (the sweep's own ``deep_swish.json`` if
+    ``run_experiments.sh --long`` wrote one, else the tracked one, which ``out`` then keeps):
+    per depth and arm the rate with the lowest median validation loss, test accuracy there
+    for every seed, and Swish (each initialisation) against ReLU through the seed rule."""
+    path = Path(sweep) / PAPER_TERMS.name
+    if not path.is_file():
+        path = PAPER_TERMS
+    if not path.is_file():
+        return {"paper_ran": False}
+    if Path(out).resolve() != path.parent.resolve():
+        shutil.copyfile(path, Path(out) / PAPER_TERMS.name)
+    rec = json.loads(path.read_text())
+    runs = pd.DataFrame(rec["runs"])
+    runs["arm"] = runs.activation + ", " + runs.init.map({"he": "He gain", "matched":
+                                                          "matched gain"})
+    runs["val_loss"] = runs.val_loss.astype(float).fillna(float("inf"))  # diverged: worst
+    best = {k: g.groupby("lr").val_loss.median().idxmin()
+            for k, g in runs.groupby(["depth", "arm"])}
+    chosen = runs[[best[(d, a)] == lr for d, a, lr in zip(runs.depth, runs.arm, runs.lr,
+                                                            strict=True)]]
+    # an arm whose every rate leaves the training loss near ln 10 (chance on 10 classes) has
+    # no best rate to speak of: its "best" is noise, wherever it falls on the grid
+    stuck = {k for k, g in runs.groupby(["depth", "arm"])
+             if g.groupby("lr").train_loss.median().min() > CHANCE_LOSS}
+    edges = sorted(f"{a} at depth {d} ({lr:g})" for (d, a), lr in best.items()
+                   if lr in (min(rec["lrs"]), max(rec["lrs"])) and (d, a) not in stuck)
+
+    fig, axes = R.subplots(1, ncols=1, size=(4.8, 3.2))
+    for (arm, g), color in zip(chosen.groupby("arm"), ("tab:red", "tab:green", "tab:olive"),
+                               strict=True):
+        axes[0].plot(g.depth, g.test_acc, ".", color=color, alpha=0.5)
+        med = g.groupby("depth").test_acc.median()
+        axes[0].plot(med.index, med.values, "-o", color=color, label=arm)
+    axes[0].set(xlabel="hidden layers (batch norm, momentum SGD)", ylabel="test accuracy",
+                title="best rate per depth and arm")
+    axes[0].legend(fontsize=7)
+    fig_name = R.savefig(fig, out / "deep_swish.png")
+
+    def accs(arm, depth):
+        return chosen[(chosen.arm == arm) & (chosen.depth == depth)].sort_values(
+            "seed").test_acc
+
+    depths = sorted(int(d) for d in runs.depth.unique())
+    swish_he = {d: R.compare(accs("swish, He gain", d), accs("relu, He gain", d))
+                for d in depths}
+    swish_matched = {d: R.compare(accs("swish, matched gain", d), accs("relu, He gain", d))
+                     for d in depths}
+    init_effect = {d: R.compare(accs("swish, matched gain", d), accs("swish, He gain", d))
+                   for d in depths}
+    deep = [d for d in depths if d >= PAST]
+    return {
+        "paper_ran": True, "paper_fig": fig_name, "paper_rec": rec, "paper_past": PAST,
+        "paper_depths": depths, "paper_seeds": int(runs.groupby(["depth", "arm", "lr"])
+                                                   .size().min()),
+        "paper_table": R.seeds_table(chosen.assign(**{"best lr": chosen.lr}),
+                                     ["depth", "arm", "best lr"], {
+            "test_acc": "test acc", "val_loss": "val loss",
+            "train_loss": "last epoch's train loss"}),
+        "paper_swish_wins": R.claim(*(swish_he[d] for d in deep)),
+        "paper_matched_wins": R.claim(*(swish_matched[d] for d in deep)),
+        "paper_vs": "; ".join(f"depth {d}: swish (He gain) against relu {swish_he[d]}"
+                              for d in depths),
+        "paper_matched_vs": "; ".join(f"depth {d}: {swish_matched[d]}" for d in deep),
+        "paper_init": "; ".join(f"depth {d}: {init_effect[d]}" for d in depths),
+        "paper_edges": ", ".join(edges),
+        "paper_stuck": ", ".join(f"{a} at depth {d}" for d, a in sorted(stuck)),
+    }
+
 
 def build(sweep: Path, out: Path) -> dict:
     t, _ = R.load(sweep)
@@ -84,6 +160,7 @@ def build(sweep: Path, out: Path) -> dict:
         "lr_edges": ", ".join(f"{a} ({lr:g} of {', '.join(f'{v:g}' for v in grids[a])})"
                               for a, lr in sorted(edges.items())),
         "deep_lr": DEEP_LR,
+        **paper_terms(sweep, out),
     }
 
 
