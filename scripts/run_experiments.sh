@@ -5,7 +5,7 @@
 #   scripts/run_experiments.sh optimizers basics      # some of them
 #   scripts/run_experiments.sh --update-tracked basics
 #   scripts/run_experiments.sh --long mnist1d_baselines   # the paper's 8000 steps (~30 min)
-#   scripts/run_experiments.sh --long activations   # + Swish vs ReLU on the paper's terms (~8 min)
+#   scripts/run_experiments.sh --long activations   # + Swish vs ReLU on the paper's terms (~20 min)
 #   scripts/run_experiments.sh --jobs 1 basics        # one job at a time (default: 2 at once)
 # Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
 # only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.

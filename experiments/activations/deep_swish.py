@@ -1,18 +1,18 @@
 """Swish vs ReLU in deep nets on the paper's terms:
 ``python experiments/activations/deep_swish.py [--depths 10 25 40 50] [--seeds 0 1 2]
-[--lrs 0.001 0.003 0.01 0.03 0.1] [--jobs 2] [--out FILE]``.
+[--lrs 0.001 0.003 ... 1] [--jobs 2] [--out FILE]``.
 
 Ramachandran, Zoph & Le (2017) train fully connected nets of growing depth on MNIST with batch
 normalization and SGD with momentum, a learning rate per depth, and find Swish ahead of ReLU past
 about 40 layers. The same design as far as two CPU cores allow: the 8x8 digits (nothing is
 downloaded), width 128, batch norm after every hidden linear layer, nnref's SGD with momentum 0.9,
-batch 128, 50 epochs (500 steps); for each activation, depth and initialisation a grid of five
+batch 128, 50 epochs (500 steps); for each activation, depth and initialisation a grid of seven
 learning rates half a decade apart (the report keeps the rate with the lowest median validation
 loss, flags a best rate on the grid's edge, and compares test accuracy there); 3 seeds.
 Initialisation is a factor: a normal law of standard deviation gain / sqrt(fan_in) with He's
 gain sqrt(2), derived for ReLU, or with the gain matched to the activation's own second moment,
 1 / sqrt(E[f(z)^2]) for z ~ N(0, 1) (sqrt(2) for ReLU, so ReLU runs once). The training loop is a
-plain one (no Lightning): 180 short runs of one thread each, ``--jobs`` at once (about 15
+plain one (no Lightning): 252 short runs of one thread each, ``--jobs`` at once (about 20
 minutes on two cores). One JSON file, read by report.py.
 """
 
@@ -36,7 +36,7 @@ from nnref.losses import CrossEntropyLoss
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 WIDTH, EPOCHS, BATCH, MOMENTUM = 128, 50, 128, 0.9
-LRS = (0.001, 0.003, 0.01, 0.03, 0.1)
+LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # (activation, initialisation) arms; ReLU's matched gain is He's, so it has one arm
 ARMS = (("relu", "he"), ("swish", "he"), ("swish", "matched"))
 
