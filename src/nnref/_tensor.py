@@ -42,12 +42,12 @@ def stable_sigmoid(z: torch.Tensor) -> torch.Tensor:
     return in_place(in_place(-z, "exp"), "add", 1).reciprocal_()
 
 
-def in_place(t: torch.Tensor, op: str, *args) -> torch.Tensor:
+def in_place(t: torch.Tensor, op: str, *args, **kwargs) -> torch.Tensor:
     """``t.<op>_(*args)`` on a temporary ``t`` the caller made, or the out-of-place
     ``t.<op>(*args)`` while autograd records (a backward run with create_graph), since double
     backward may need the value an in-place op would overwrite. A full-size temporary fewer
     is a memory pass fewer: on CPU, elementwise ops cost about one pass each."""
-    return getattr(t, op if torch.is_grad_enabled() else op + "_")(*args)
+    return getattr(t, op if torch.is_grad_enabled() else op + "_")(*args, **kwargs)
 
 
 def apply_maybe_inplace(fn, input: torch.Tensor, inplace: bool, saves_input: bool = False):

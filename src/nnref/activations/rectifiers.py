@@ -588,7 +588,7 @@ class _ELUFn(torch.autograd.Function):
         pos = xf.clamp_min(0)
         if scale != 1:
             pos = pos.mul_(scale)
-        return torch.add(pos, xf.clamp_max(0).expm1_(), alpha=scale * alpha).to(x.dtype)
+        return pos.add_(xf.clamp_max(0).expm1_(), alpha=scale * alpha).to(x.dtype)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -603,19 +603,20 @@ class _ELUFn(torch.autograd.Function):
         (t,) = ctx.saved_tensors
         g, tf = opmath(grad), opmath(t)
         sa, s = ctx.scale * ctx.alpha, ctx.scale
-        # torch's "x <= 0" test is false for NaN: NaN is on the positive side
-        tn = torch.nan_to_num(tf, nan=1.0)
         if ctx.from_output:
+            # torch's "x <= 0" test is false for NaN: NaN is on the positive side
+            tn = torch.nan_to_num(tf, nan=1.0)
             # f' = s H + (y + s alpha)(1 - H): each side times an exact 0/1
             h = select(tn, 1.0, 0.0)
             d = torch.addcmul(h * s, tn.clamp_max(0) + sa, 1 - h)
         else:
             # f' = s for x > 0 and s alpha e^x elsewhere: e^{min(x, 0)} is exactly 1 on the
-            # positive side, times the exact choice of s or s alpha (nothing for ELU's 1, 1)
-            d = in_place(tn.clamp_max(0), "exp")
+            # positive side, times the exact choice of s or s alpha (nothing for ELU's 1, 1).
+            # fmin, unlike clamp, takes NaN to 0, the positive side, as torch's "x <= 0" test
+            d = in_place(torch.fmin(tf, tf.new_zeros(())), "exp")
             if s != 1 or sa != 1:
-                d = in_place(d, "mul", select(tn, s, sa))
-        return (g * d).to(grad.dtype), None, None, None
+                d = in_place(d, "mul", select(torch.nan_to_num(tf, nan=1.0), s, sa))
+        return in_place(d, "mul", g).to(grad.dtype), None, None, None
 
 
 def _elu(input, alpha, scale, inplace):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref._tensor import check_input, opmath, stable_sigmoid
+from nnref._tensor import check_input, in_place, opmath, stable_sigmoid
 
 __all__ = [
     "Identity", "identity", "BinaryStep", "binary_step", "Sigmoid", "sigmoid", "Tanh", "tanh",
@@ -221,7 +221,7 @@ class _TanhFn(torch.autograd.Function):
         xf = opmath(x)
         # tanh|x| = -t / (2 + t) with t = expm1(-2|x|): exact near 0 (no 1 - 1 cancellation,
         # as 2 sigma(2x) - 1 has) and t -> -1 gives 1 for large |x| without overflow.
-        t = torch.expm1(xf.abs().mul_(-2))
+        t = xf.abs().mul_(-2).expm1_()
         y = t.div_(t + 2)
         return y.copysign_(xf).to(x.dtype)
 
@@ -233,7 +233,10 @@ class _TanhFn(torch.autograd.Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         yf = opmath(y)
-        return (opmath(grad) * (1 - yf * yf)).to(grad.dtype)
+        # (1 - y^2) g with torch's two roundings before the product, on one temporary
+        # (addcmul would fuse 1 - y y into one rounding on some CPUs)
+        d = in_place(in_place(yf * yf, "neg"), "add", 1)
+        return in_place(d, "mul", opmath(grad)).to(grad.dtype)
 
 
 def tanh(input: torch.Tensor) -> torch.Tensor:

@@ -479,15 +479,14 @@ class _SwishFn(torch.autograd.Function):
         gs = g / r
         xs1 = torch.addcdiv(xf, xf, r, value=-1)  # shared by both derivatives
         # g df/dx = g sigma(bx) (1 + b x (1 - sigma(bx)))
-        if ctx.beta_is_tensor:
-            b = opmath(beta)
-            grad_x = torch.addcmul(gs, gs, xs1 * b)
-        else:
-            grad_x = torch.addcmul(gs, gs, xs1, value=beta)
         grad_b = None
         if ctx.beta_is_tensor and ctx.needs_input_grad[1]:
-            # g df/db = g x^2 sigma(bx) (1 - sigma(bx))
+            # g df/db = g x^2 sigma(bx) (1 - sigma(bx)), before gs turns into grad_x below
             grad_b = (gs * xf * xs1).sum().reshape(beta.shape).to(beta.dtype)
+        if ctx.beta_is_tensor:
+            grad_x = in_place(gs, "addcmul", gs, xs1 * opmath(beta))
+        else:
+            grad_x = in_place(gs, "addcmul", gs, xs1, value=beta)
         return grad_x.to(grad.dtype), grad_b
 
 
