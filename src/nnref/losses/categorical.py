@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nnref._tensor import LOW_PRECISION, check_input, opmath
+from nnref._tensor import LOW_PRECISION, check_input, in_place, opmath
 from nnref.losses._common import (
     check_reduction,
     check_unit_interval,
@@ -71,19 +71,25 @@ def _exp_times(log_p, coef):
     return torch.exp(log_p).mul_(coef[:, None])
 
 
-def _log_softmax(xf):
-    """(x - max) - log(1 + r) per row, r the sum of e^(x - max) over all but one largest logit.
+def _others_mass(e):
+    """Per row, the sum of ``e = exp(x - max)`` over all classes but one largest, without
+    rounding the largest terms into it: they are exactly 1, the only terms that ``frac`` takes
+    to 0, so the row sum before ``frac`` less the sum after counts them (to within the sums'
+    rounding, far below 1/2, then rounded to the integer it is), and all but one of them is
+    added back. 1 + this mass is the row's sum of exponentials, but log1p of it keeps the low
+    bits a rounded 1 + r would lose (a relative error of 1e-3 in float32 at r = 1e-4, a whole
+    ulp after rounding to half). ``e`` is overwritten unless autograd records."""
+    with_ones = e.sum(1)
+    fractions = in_place(e, "frac").sum(1)
+    return fractions + ((with_ones - fractions).round() - 1)
 
-    The largest shifted term is exactly 0, so the logits' magnitude never rounds; and log1p of
-    the other classes' mass keeps a confident class's log-probability -log(1 + r) accurate to
-    the last bit where log(1 + r), from 1 + r rounded, would lose r's low bits (a relative
-    error of 1e-3 in float32 at r = 1e-4, a whole ulp after rounding to half). The maximum is
-    taken from x, not detached, so that it carries its own class's gradient (every term is a
-    difference with it)."""
-    top = xf.argmax(1, keepdim=True)
-    xs = xf - xf.gather(1, top)
-    rest = xs.exp().scatter(1, top, 0.0).sum(1, keepdim=True)
-    return xs - torch.log1p(rest)
+
+def _log_softmax(xf):
+    """(x - max) - log1p(the other classes' mass) per row: the largest shifted term is exactly
+    0, so the logits' magnitude never rounds, and a confident class's log-probability keeps its
+    last bits (see :func:`_others_mass`)."""
+    xs = xf - xf.amax(1, keepdim=True).detach()
+    return xs - torch.log1p(_others_mass(xs.exp()))[:, None]
 
 
 def _softmax_times(xf, top, total, coef):
@@ -109,16 +115,13 @@ class _CrossEntropyIndexFn(torch.autograd.Function):
         wy, valid, y_safe = _index_weights(y, weight, ignore_index, xf.dtype)
         # Every term is log sum e^(x - max) - (x_j - max): the logits' magnitude cancels in
         # the shift, before anything is rounded, so logits of 1e6 or 1e30 lose nothing.
-        first = xf.argmax(1, keepdim=True)
-        top = xf.gather(1, first).squeeze(1)
+        top = xf.amax(1)
         x_y = xf.gather(1, y_safe[:, None]).squeeze(1) - top
         xs = xf - top[:, None]
         if smoothing:
             w_sum = classes if weight is None else opmath(weight).sum()
             w_dot_x = xs.sum(1) if weight is None else xs @ opmath(weight)
-        # xs is not needed after this: exponentiate in place. The largest term, exactly 1, is
-        # left out of the sum and added back by log1p (see _log_softmax).
-        rest = xs.exp_().scatter_(1, first, 0.0).sum(1)
+        rest = _others_mass(xs.exp_())  # xs is not needed after this: exponentiate in place
         lse, total = torch.log1p(rest), rest + 1
         loss = (lse - x_y).mul_(wy * (1 - smoothing))
         if smoothing:
