@@ -17,7 +17,7 @@ __all__ = [
 
 def _log1p_exp_neg_abs(z: torch.Tensor) -> torch.Tensor:
     """log(1 + e^{-|z|}) in (0, log 2]: the bounded part of a stable softplus."""
-    return torch.log1p(torch.exp(-z.abs()))
+    return in_place(in_place(in_place(z.abs(), "neg"), "exp"), "log1p")
 
 
 # --------------------------------------------------------------------------------- Softplus
@@ -27,10 +27,12 @@ class _SoftplusFn(torch.autograd.Function):
     @staticmethod
     def forward(x, beta, threshold):
         xf = opmath(x)
-        z = xf * beta
+        z = _times(xf, beta)
         # Above the threshold torch returns x itself; below, log(1 + e^z) is written as
         # max(z, 0) + log(1 + e^{-|z|}), which cannot overflow.
-        soft = (z.clamp_min(0) + _log1p_exp_neg_abs(z)) / beta
+        soft = z.clamp_min(0).add_(_log1p_exp_neg_abs(z))
+        if beta != 1:
+            soft = soft.div_(beta)
         return torch.where(z > threshold, xf, soft).to(x.dtype)
 
     @staticmethod
@@ -41,9 +43,15 @@ class _SoftplusFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        z = opmath(x) * ctx.beta
+        z = _times(opmath(x), ctx.beta)
         g = opmath(grad)
-        return torch.where(z > ctx.threshold, g, g * stable_sigmoid(z)).to(grad.dtype), None, None
+        return torch.where(z > ctx.threshold, g, in_place(stable_sigmoid(z), "mul", g)).to(
+            grad.dtype), None, None
+
+
+def _times(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """beta x, or x itself (read, never written) when beta is 1: x * 1 is x, bit for bit."""
+    return x if beta == 1 else x * beta
 
 
 def _check_positive(fn: str, name: str, value: float) -> None:
