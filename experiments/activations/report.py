@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,14 +22,9 @@ def paper_terms(sweep: Path, out: Path) -> dict:
     ``run_experiments.sh --long`` wrote one, else the tracked one, which ``out`` then keeps):
     per depth and arm the rate with the lowest median validation loss, test accuracy there
     for every seed, and Swish (each initialisation) against ReLU through the seed rule."""
-    path = Path(sweep) / PAPER_TERMS.name
-    if not path.is_file():
-        path = PAPER_TERMS
-    if not path.is_file():
+    rec = R.side_study(sweep, out, PAPER_TERMS)
+    if rec is None:
         return {"paper_ran": False}
-    if Path(out).resolve() != path.parent.resolve():
-        shutil.copyfile(path, Path(out) / PAPER_TERMS.name)
-    rec = json.loads(path.read_text())
     runs = pd.DataFrame(rec["runs"])
     runs["arm"] = runs.activation + ", " + runs.init.map({"he": "He gain", "matched":
                                                           "matched gain"})

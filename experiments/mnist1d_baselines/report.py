@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,14 +31,9 @@ def paper_loop(sweep: Path, out: Path) -> dict:
     a table per condition (final and best test accuracy over its evaluations, every seed),
     each model against its published number, and the CNN's conditions against the paper's
     loop."""
-    path = Path(sweep) / PAPER_LOOP.name
-    if not path.is_file():
-        path = PAPER_LOOP
-    if not path.is_file():
+    rec = R.side_study(sweep, out, PAPER_LOOP)
+    if rec is None:
         return {"paper_ran": False}
-    if Path(out).resolve() != path.parent.resolve():
-        shutil.copyfile(path, Path(out) / PAPER_LOOP.name)
-    rec = json.loads(path.read_text())
     runs = pd.DataFrame(rec["runs"])
     runs["final"] = runs.test_acc.map(lambda v: v[-1])
     runs["best"] = runs.test_acc.map(max)

@@ -15,9 +15,11 @@ gradients and accuracies show.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -153,6 +155,21 @@ def latest_sweep(name: str, log_dir: Path) -> Path:
         raise FileNotFoundError(f"no complete sweep of {name} under {base}; run "
                                 f"python experiments/train.py -m experiment={name}")
     return max(sweeps, key=lambda p: p.stat().st_mtime)
+
+
+def side_study(sweep: Path, out: Path, tracked: Path) -> dict | None:
+    """The record of a study a report script runs beside its sweep (a JSON file written by a
+    script next to the report, e.g. the papers' own training loops): the sweep's own copy if
+    ``run_experiments.sh --long`` wrote one there, else the ``tracked`` file, which ``out``
+    then keeps beside the report; ``None`` if neither exists."""
+    path = Path(sweep) / tracked.name
+    if not path.is_file():
+        path = tracked
+    if not path.is_file():
+        return None
+    if Path(out).resolve() != path.parent.resolve():
+        shutil.copyfile(path, Path(out) / tracked.name)
+    return json.loads(path.read_text())
 
 
 # --- numbers, tables, figures -------------------------------------------------------------------
