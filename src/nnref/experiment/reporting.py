@@ -115,7 +115,8 @@ def scalars(job: Path, wall_time: bool = False) -> pd.DataFrame:
 def load(sweep: Path, wall_time: bool = False) -> tuple[pd.DataFrame, dict[int, pd.DataFrame]]:
     """One row per job: ``job`` (index into the curves dict), ``dir``, the swept values, and
     for every logged tag its last value (``tag``), first value (``tag@first``, i.e. at
-    initialisation for gradient norms logged at step 0) and maximum (``tag@max``)."""
+    initialisation for gradient norms logged at step 0) and maximum (``tag@max``), and
+    ``diverged`` (1 or 0) for every job."""
     rows, curves = [], {}
     for i, job in enumerate(jobs(sweep)):
         df = scalars(job, wall_time)
@@ -127,8 +128,8 @@ def load(sweep: Path, wall_time: bool = False) -> tuple[pd.DataFrame, dict[int, 
         row.update({f"{k}@max": v for k, v in grouped.max().to_dict().items()})
         rows.append(row)
     table = pd.DataFrame(rows)
-    if "diverged" in table:
-        table["diverged"] = table["diverged"].fillna(0)
+    # every job says whether it diverged; the metric is logged only by a job that does
+    table["diverged"] = table["diverged"].fillna(0) if "diverged" in table else 0.0
     return table, curves
 
 
