@@ -294,3 +294,16 @@ def test_rrelu_module_in_training_equals_torch_module():
     a = ours(x)
     torch.manual_seed(2)
     assert _equal(a, theirs(x))
+
+
+@pytest.mark.parametrize(("dtype", "slope"), [(torch.float16, -65504.0), (torch.float16, -6e4),
+                                              (torch.float32, -3.4e38), (torch.float32, 7.5),
+                                              (torch.bfloat16, -3.3e38)])
+def test_leaky_relu_slope_is_chosen_exactly_at_the_ends_of_the_range(dtype, slope):
+    # the derivative picks 1 or the slope exactly (a lerp with weight 0 or 1), even where the
+    # slope is the largest the dtype holds and 1 - slope does not fit it
+    x = torch.tensor([-1.0, 0.0, 2.0, -3.0], dtype=dtype)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    A.leaky_relu(a, slope).sum().backward()
+    F.leaky_relu(b, slope).sum().backward()
+    assert torch.equal(a.grad, b.grad), (a.grad, b.grad)

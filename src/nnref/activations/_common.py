@@ -27,11 +27,9 @@ def select(t: torch.Tensor, positive: float, other: float) -> torch.Tensor:
         # sign is -1, 0 or 1: clamping from below at ``other`` maps -1 and 0 to it, keeps 1
         return s.clamp_min_(other)
     h = s.clamp_min_(0)
-    if abs(positive - other) < torch.finfo(h.dtype).max:
-        # lerp is exact at its end points (torch forms a + w (b - a) for w < 1/2 and
-        # b - (b - a)(1 - w) otherwise): one pass, each value exactly, unless b - a overflows
-        return torch.lerp(h.new_full((), other), h.new_full((), positive), h)
-    return torch.add(h if positive == 1 else h * positive, 1 - h, alpha=other)
+    # lerp is exact at its end points (torch forms a + w (b - a) for w < 1/2 and
+    # b - (b - a)(1 - w) otherwise, in float32 at least): one pass, each value exactly
+    return torch.lerp(h.new_full((), other), h.new_full((), positive), h)
 
 
 def channel_view(param: torch.Tensor, input: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ class _SoftplusFn(torch.autograd.Function):
     @staticmethod
     def forward(x, beta, threshold):
         xf = opmath(x)
-        z = _times(xf, beta)
+        z = _scaled(xf, beta)
         # Above the threshold torch returns x itself; below, log(1 + e^z) is written as
         # max(z, 0) + log(1 + e^{-|z|}), which cannot overflow.
         soft = z.clamp_min(0).add_(_log1p_exp_neg_abs(z))
@@ -43,15 +43,10 @@ class _SoftplusFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        z = _times(opmath(x), ctx.beta)
+        z = _scaled(opmath(x), ctx.beta)
         g = opmath(grad)
         return torch.where(z > ctx.threshold, g, in_place(stable_sigmoid(z), "mul", g)).to(
             grad.dtype), None, None
-
-
-def _times(x: torch.Tensor, beta: float) -> torch.Tensor:
-    """beta x, or x itself (read, never written) when beta is 1: x * 1 is x, bit for bit."""
-    return x if beta == 1 else x * beta
 
 
 def _check_positive(fn: str, name: str, value: float) -> None:
