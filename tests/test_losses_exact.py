@@ -282,6 +282,19 @@ def test_cross_entropy_of_a_confident_class_is_accurate_to_two_ulps(target):
     assert float(((got - exact).abs() / (exact * 2.0 ** -23)).max()) <= 2.0
 
 
+def test_cross_entropy_counts_tied_largest_logits_out_of_a_large_vocabulary():
+    # the largest terms are counted out of the row sums, not located: ties (here every class,
+    # then a few) and 10^5 classes must still give log(C) and torch's value
+    x = torch.zeros(2, 100_000)
+    x[1, :7] = 3.0
+    x[1, 7:] = torch.randn(99_993, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 3])
+    got = L.cross_entropy(x, y, reduction="none").double()
+    want = F.cross_entropy(x.double(), y, reduction="none")
+    assert torch.allclose(got, want, rtol=2e-7, atol=0), (got, want)
+    assert got[0] == float(torch.tensor(100_000.0).log())
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_cross_entropy_half_gradients_at_confident_probability_targets_are_accurate(dtype):
     # Logits and target probabilities both near one class: log p_t = -log(1 + r) lost r's low

@@ -75,7 +75,8 @@ def _others_mass(e):
     """Per row, the sum of ``e = exp(x - max)`` over all classes but one largest, without
     rounding the largest terms into it: they are exactly 1, the only terms that ``frac`` takes
     to 0, so the row sum before ``frac`` less the sum after counts them (to within the sums'
-    rounding, far below 1/2, then rounded to the integer it is), and all but one of them is
+    rounding, below 1/2 while the row sums stay far under 2^22 / log2(classes): any vocabulary
+    of up to ~10^5 classes; then rounded to the integer it is), and all but one of them is
     added back. 1 + this mass is the row's sum of exponentials, but log1p of it keeps the low
     bits a rounded 1 + r would lose (a relative error of 1e-3 in float32 at r = 1e-4, a whole
     ulp after rounding to half). ``e`` is overwritten unless autograd records."""
