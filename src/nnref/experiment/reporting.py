@@ -250,18 +250,38 @@ MIN_SEEDS = 3
 @dataclass(frozen=True)
 class Comparison:
     """Two arms measured over seeds (``a`` against ``b``), and whether the seeds carry a
-    verdict: the difference of the medians must exceed the spread over seeds (the larger of
-    the two arms' ranges, max - min), and each arm needs at least ``min_seeds`` seeds. A
-    difference inside the spread is what another draw of seeds could reverse."""
+    verdict.
+
+    Unpaired arms (different seeds, or nothing shared between the runs of one seed): the
+    difference of the medians must exceed the spread over seeds (the larger of the two arms'
+    ranges, max - min), and each arm needs at least ``min_seeds`` seeds. A difference inside
+    the spread is what another draw of seeds could reverse.
+
+    Paired arms (``paired=True``: the i-th value of ``a`` and of ``b`` come from the same seed,
+    start or data order): the per-seed differences ``a_i - b_i`` decide, and every one of them
+    must lie beyond zero on the same side, over at least ``min_seeds`` pairs. Run-to-run noise
+    that both arms of a seed share cancels in the difference, so a consistent gap smaller than
+    either arm's spread still counts; one pair the other way (or a tie) leaves it open.
+    """
 
     a: tuple[float, ...]
     b: tuple[float, ...]
     higher_is_better: bool = True
     min_seeds: int = MIN_SEEDS
+    paired: bool = False
+
+    @property
+    def differences(self) -> tuple[float, ...]:
+        """``a_i - b_i`` for each pair (paired arms only)."""
+        if not self.paired:
+            raise ValueError("per-seed differences need paired arms (compare(..., paired=True))")
+        return tuple(x - y for x, y in zip(self.a, self.b, strict=True))
 
     @property
     def difference(self) -> float:
-        """median(a) - median(b)."""
+        """median(a) - median(b); for paired arms the median of the per-seed differences."""
+        if self.paired:
+            return float(pd.Series(self.differences).median())
         return float(pd.Series(self.a).median() - pd.Series(self.b).median())
 
     @property
@@ -274,7 +294,12 @@ class Comparison:
 
     @property
     def settled(self) -> bool:
-        return self.seeds >= self.min_seeds and abs(self.difference) > self.spread
+        if self.seeds < self.min_seeds:
+            return False
+        if self.paired:
+            d = self.differences
+            return all(x > 0 for x in d) or all(x < 0 for x in d)
+        return abs(self.difference) > self.spread
 
     @property
     def a_better(self) -> bool | None:
@@ -287,18 +312,27 @@ class Comparison:
         ma, mb = (float(pd.Series(v).median()) for v in (self.a, self.b))
         why = ("" if self.settled else
                f" (inconclusive: fewer than {self.min_seeds} seeds)" if self.seeds < self.min_seeds
-               else " (inconclusive: within the spread)")
+               else " (inconclusive: the per-seed differences do not all lie on one side of "
+               "zero)" if self.paired else " (inconclusive: within the spread)")
+        if self.paired:
+            return (f"{fmt(ma)} vs {fmt(mb)}, per-seed differences "
+                    f"{', '.join(fmt(d) for d in self.differences)} ({self.seeds} paired "
+                    f"seeds){why}")
         return (f"{fmt(ma)} vs {fmt(mb)}, difference {fmt(abs(self.difference))} against a "
                 f"spread over seeds of {fmt(self.spread)} ({self.seeds} seeds){why}")
 
 
 def compare(a: Sequence[float], b: Sequence[float], higher_is_better: bool = True,
-            min_seeds: int = MIN_SEEDS) -> Comparison:
-    """``a`` against ``b``, each one value per seed (see :class:`Comparison`)."""
+            min_seeds: int = MIN_SEEDS, paired: bool = False) -> Comparison:
+    """``a`` against ``b``, each one value per seed (see :class:`Comparison`); ``paired``
+    when the i-th values of both come from the same seed, start or data order."""
     a, b = tuple(float(v) for v in a), tuple(float(v) for v in b)
     if not a or not b or any(math.isnan(v) for v in (*a, *b)):
         raise ValueError(f"compare needs a number per seed on both sides, got {a} and {b}")
-    return Comparison(a, b, higher_is_better, min_seeds)
+    if paired and len(a) != len(b):
+        raise ValueError(f"paired arms need one value per shared seed on both sides, got "
+                         f"{len(a)} and {len(b)} values")
+    return Comparison(a, b, higher_is_better, min_seeds, paired)
 
 
 def claim(*comparisons: Comparison) -> bool | None:
