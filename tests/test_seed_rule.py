@@ -80,3 +80,22 @@ def test_paired_arms_need_min_seeds_pairs_and_equal_counts():
         R.compare([0.9, 0.91, 0.92], [0.1, 0.11], paired=True)
     with pytest.raises(ValueError, match="paired arms"):
         R.compare([0.9, 0.91, 0.92], [0.1, 0.11, 0.12]).differences  # noqa: B018
+
+
+RULE = ("Arms run on the same seeds are compared seed by seed: a verdict needs at least 3 seeds "
+        "and every seed's difference on the same side of zero")
+
+
+def test_each_report_stating_the_paired_rule_applies_it_to_every_comparison():
+    import re
+
+    from conftest import ROOT
+
+    stated = [p.parent for p in (ROOT / "experiments").glob("*/README.md.in")
+              if RULE in p.read_text()]
+    assert len(stated) >= 7
+    for d in stated:
+        src = (d / "report.py").read_text()
+        calls = re.findall(r"R\.compare\((?:[^()]|\([^()]*(?:\([^()]*\))*[^()]*\))*\)", src)
+        assert calls, d.name
+        assert all("paired=True" in c for c in calls), (d.name, calls)

@@ -56,11 +56,13 @@ def paper_terms(sweep: Path, out: Path) -> dict:
             "seed").test_acc
 
     depths = sorted(int(d) for d in runs.depth.unique())
-    swish_he = {d: R.compare(accs("swish, He gain", d), accs("relu, He gain", d))
+    swish_he = {d: R.compare(accs("swish, He gain", d), accs("relu, He gain", d), paired=True)
                 for d in depths}
-    swish_matched = {d: R.compare(accs("swish, matched gain", d), accs("relu, He gain", d))
+    swish_matched = {d: R.compare(accs("swish, matched gain", d), accs("relu, He gain", d),
+                                  paired=True)
                      for d in depths}
-    init_effect = {d: R.compare(accs("swish, matched gain", d), accs("swish, He gain", d))
+    init_effect = {d: R.compare(accs("swish, matched gain", d), accs("swish, He gain", d),
+                                paired=True)
                    for d in depths}
     deep = [d for d in depths if d >= PAST]
     return {
@@ -135,7 +137,7 @@ def build(sweep: Path, out: Path) -> dict:
         g = deep[(deep.activation == act) & (deep.depth == depth)].sort_values("seed")
         return g["val/acc"]
 
-    deep_cmp = {d: R.compare(accs("swish", d), accs("relu", d)) for d in deep_ds}
+    deep_cmp = {d: R.compare(accs("swish", d), accs("relu", d), paired=True) for d in deep_ds}
     grids = {a: sorted(g.lr.unique()) for a, g in shallow.groupby("activation")}
     edges = {a: lr for a, lr in best_lr.items() if lr in (grids[a][0], grids[a][-1])}
     return {

@@ -85,7 +85,8 @@ def build(sweep: Path, out: Path) -> dict:
         g = t[(t.dataset == d) & (t["model.activation"] == m)]
         return g.sort_values("seed")["val/acc"].astype(float).tolist()
 
-    hidden = {d: R.compare(per_seed(d, "tanh"), per_seed(d, "identity")) for d in ("xor", "moons")}
+    hidden = {d: R.compare(per_seed(d, "tanh"), per_seed(d, "identity"), paired=True)
+              for d in ("xor", "moons")}
     return {
         "table": table, "key_fig": key_fig, "softmax_diff": diff,
         "sep_epochs": len(sep_err), "sep_errors": sep_err[-1], "n_sep": len(ys),

@@ -117,14 +117,15 @@ def build(sweep: Path, out: Path) -> dict:
     # that does, and the seed rule still sees how the seeds disagree
     bn_ep, plain_ep = ([never if math.isnan(v) else v for v in per_seed(epochs_col, bn, lo, g1)]
                        for bn in ("yes", "no"))
-    faster = R.compare(bn_ep, plain_ep, higher_is_better=False)
-    higher_lr = R.compare(per_seed("val/acc", "yes", hi, g1), per_seed("val/acc", "no", hi, g1))
+    faster = R.compare(bn_ep, plain_ep, higher_is_better=False, paired=True)
+    higher_lr = R.compare(per_seed("val/acc", "yes", hi, g1), per_seed("val/acc", "no", hi, g1),
+                          paired=True)
     # each seed's change of accuracy from gain g1 to g4, the same seed on both sides
     change = {bn: [abs(a - b) for a, b in zip(per_seed("val/acc", bn, lo, g4),
                                               per_seed("val/acc", bn, lo, g1), strict=True)]
               for bn in ("yes", "no")}
-    less_sensitive = R.compare(change["yes"], change["no"], higher_is_better=False)
-    less_drift = R.compare(move["batch"], move[None], higher_is_better=False)
+    less_sensitive = R.compare(change["yes"], change["no"], higher_is_better=False, paired=True)
+    less_drift = R.compare(move["batch"], move[None], higher_is_better=False, paired=True)
     return {
         "key_fig": key_fig, "drift_fig": drift_fig, "table": table, "target": TARGET,
         "drift_steps": DRIFT_STEPS, "probe": PROBE, "drift_seeds": len(seeds),

@@ -80,12 +80,13 @@ def build(sweep: Path, out: Path) -> dict:
 
     # the claim: a larger scale makes the gradient at init grow and the net stop learning
     norm_grows = R.compare(per_seed("grad_norm_init", scale=top, clip="none"),
-                           per_seed("grad_norm_init", scale=1.0, clip="none"))
+                           per_seed("grad_norm_init", scale=1.0, clip="none"), paired=True)
     acc_falls = R.compare(per_seed("val/acc", scale=1.0, clip="none"),
-                          per_seed("val/acc", scale=top, clip="none"))
+                          per_seed("val/acc", scale=top, clip="none"), paired=True)
     # clipping as the remedy against NaN, at every scale where some unclipped seed diverged
     clip_cmp = {s: R.compare(per_seed("diverged", scale=s, clip=1.0),
-                             per_seed("diverged", scale=s, clip="none"), higher_is_better=False)
+                             per_seed("diverged", scale=s, clip="none"), higher_is_better=False,
+                             paired=True)
                 for s in rows if max(per_seed("diverged", scale=s, clip="none")) > 0}
     return {
         "key_fig": key_fig, "table": table, "deep": deep, "shallow": int(t.depth.min()),

@@ -66,11 +66,11 @@ def build(sweep: Path, out: Path) -> dict:
     minis = [NAMES[32], NAMES[64]]
     # the notes' order of roughness: batch GD below each mini-batch, each mini-batch below SGD
     smoother = {(a, b): R.compare(per_seed("noise", a), per_seed("noise", b),
-                                  higher_is_better=False)
+                                  higher_is_better=False, paired=True)
                 for a, b in [*((batch, m) for m in minis), *((m, sgd) for m in minis)]}
     # more updates per epoch, more progress per epoch: each of them against batch GD's one step
     further = {a: R.compare(per_seed("train/loss_epoch", a), per_seed("train/loss_epoch", batch),
-                            higher_is_better=False) for a in (sgd, *minis)}
+                            higher_is_better=False, paired=True) for a in (sgd, *minis)}
     n = {k: med("noise", k) for k in NAMES.values()}
     loss = {k: med("train/loss_epoch", k) for k in NAMES.values()}
     secs = {k: med("seconds", k) for k in NAMES.values()}

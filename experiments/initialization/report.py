@@ -147,7 +147,8 @@ def build(sweep: Path, out: Path) -> dict:
     rand_units = R.median(t, units, init="he_normal")
     # without the runs' final checkpoints there are no units to count, and no verdict
     sym_cmp = {} if t[units].isna().any() else {
-        i: R.compare(seed_medians(units, init="he_normal"), seed_medians(units, init=i))
+        i: R.compare(seed_medians(units, init="he_normal"), seed_medians(units, init=i),
+                     paired=True)
         for i in ("zeros", "constant")}
     keep = {(a, i): float(stats[a, i][-1, 1] / stats[a, i][0, 1].clamp_min(1e-30))
             for a in ACTS for i in INITS}
@@ -159,14 +160,14 @@ def build(sweep: Path, out: Path) -> dict:
 
     matched = {"tanh": "xavier_normal", "relu": "he_normal", "selu": "lecun_normal"}
     signal_cmp = {a: R.compare(log_drift(a, i), log_drift("relu", "uniform_fan_in"),
-                               higher_is_better=False) for a, i in matched.items()}
+                               higher_is_better=False, paired=True) for a, i in matched.items()}
     best = {a: max(INITS, key=lambda i: acc(activation=a, init=i)) for a in ACTS}
     # w = 0 stops the first layer's gradient exactly, on every seed; w = +-10 nearly, which
     # the seeds must tell apart from Glorot's
     zero_exact = all(c[1] == 0 for c in seed_cases["w = 0"])
     saturated = [max(p[1], m[1]) for p, m in zip(seed_cases["w = +10"], seed_cases["w = -10"],
                                                  strict=True)]
-    sig_cmp = R.compare([c[1] for c in seed_cases["Glorot normal"]], saturated)
+    sig_cmp = R.compare([c[1] for c in seed_cases["Glorot normal"]], saturated, paired=True)
     return {
         "key_fig": key_fig, "signal_table": "\n".join(sig_rows),
         "case_table": "\n".join(case_rows), "table": table, "deep": deep,

@@ -55,7 +55,7 @@ def paper_loop(sweep: Path, out: Path) -> dict:
                      f"{round(BAR * 100)} points; best over evaluations "
                      f"{R.fmt(float(cond[c].best.median()))})")
     base = "CNN, paper's loop"
-    effects = [f"{c}: {R.compare(g.final, cond[base].final)}" for c, g in cond.items()
+    effects = [f"{c}: {R.compare(g.final, cond[base].final, paired=True)}" for c, g in cond.items()
                if c.startswith("CNN") and c != base]
     frozen = rec.get("frozen")
     return {
@@ -103,7 +103,7 @@ def build(sweep: Path, out: Path) -> dict:
         g = t[t["model name"] == n]
         return (g.sort_values("seed") if "seed" in g else g)["test/acc"]
 
-    steps = [R.compare(accs(hi), accs(lo)) for lo, hi in (
+    steps = [R.compare(accs(hi), accs(lo), paired=True) for lo, hi in (
         ("linear MLP (logistic regression)", "MLP (ReLU)"), ("MLP (ReLU)", "CNN (ReLU)"))]
     order_ok = R.claim(*steps)
     return {

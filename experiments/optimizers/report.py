@@ -295,7 +295,7 @@ def conditioning(out: Path) -> dict:
                 f"{'**yes**' if r['edge'] else 'no'} |")
     top = KAPPAS[-1]
     gd = results["sgd", top]["steps"]
-    compare = {m: R.compare(results[m, top]["steps"], gd, higher_is_better=False)
+    compare = {m: R.compare(results[m, top]["steps"], gd, higher_is_better=False, paired=True)
                for m in ("momentum", "nesterov")}
     held = R.claim(*compare.values())
     return {

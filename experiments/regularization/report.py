@@ -54,9 +54,11 @@ def build(sweep: Path, out: Path) -> dict:
         return t[t.regime == regime].sort_values("seed")[col].astype(float).tolist()
 
     remedies = [r for r in regimes if r != "none"]
-    gap = {r: R.compare(per_seed("gap", r), per_seed("gap", "none"), higher_is_better=False)
+    gap = {r: R.compare(per_seed("gap", r), per_seed("gap", "none"), higher_is_better=False,
+                        paired=True)
            for r in remedies}
-    acc = {r: R.compare(per_seed("val/acc", r), per_seed("val/acc", "none")) for r in remedies}
+    acc = {r: R.compare(per_seed("val/acc", r), per_seed("val/acc", "none"), paired=True)
+           for r in remedies}
     noted = [r for r in remedies if r not in NOT_IN_NOTES]
 
     def effect(c, yes, no):

@@ -77,7 +77,8 @@ def build(sweep: Path, out: Path) -> dict:
     def per_seed(f, w):
         return t[(t.function == f) & (t.width == w)].sort_values("seed")["val/loss"].tolist()
 
-    falls = {f: R.compare(per_seed(f, best_w[f]), per_seed(f, lo), higher_is_better=False)
+    falls = {f: R.compare(per_seed(f, best_w[f]), per_seed(f, lo), higher_is_better=False,
+                          paired=True)
              for f in cont}
     return {
         "key_fig": key_fig, "err_fig": err_fig, "table": table, "floor": floor,

@@ -67,7 +67,7 @@ def build(sweep: Path, out: Path) -> dict:
 
     sig = ratio("sigmoid", deepest)
     fam = {a: ratio(a, deepest) for a in ("relu", "leaky_relu", "elu", "selu", "swish")}
-    vanishes = {a: R.compare(decades(a), decades("sigmoid")) for a in fam}
+    vanishes = {a: R.compare(decades(a), decades("sigmoid"), paired=True) for a in fam}
     return {
         "key_fig": key_fig, "acc_fig": acc_fig, "table": table, "deepest": deepest,
         "held": R.claim(*vanishes.values()), "sig": sig, "sig2": ratio("sigmoid", 2),
