@@ -1,21 +1,37 @@
-"""The one timer and the one table writer every benchmark section uses.
+"""The one timer, the one bandwidth probe and the one table format every benchmark section uses.
 
 A reference is judged by its ratio to the built-in measured in the same run, never by a time
-from another run: on a shared machine the load drifts, so :func:`compare` measures the
-callables in alternating rounds and keeps each one's best round, which lets a drift hit every
-side alike.
+from another run. :func:`measure` times the callables in ``reps`` alternating repetitions
+(ref, built-in, ref, built-in, ...), so a drift in the machine's load hits both sides of each
+repetition alike; a ratio is then the median of the per-repetition ratios with their range as
+the interval (:func:`ratio`). With n independent repetitions the range [min, max] holds the
+true median ratio with probability 1 - 2^(1-n): 94% for the default n = 5.
+
+Per-op times are also checked against what the machine can do: :func:`copy_bandwidth` times a
+large ``copy_`` with the same timer in the same run, and :func:`throughput` turns a row's time
+and the bytes its op must move into a fraction of that limit. A time that implies more than
+the limit (the data sat in cache, or the op skipped work, as ``nn.Identity`` returning its
+input does) is flagged instead of being printed as a ratio.
+
+Tables are data: a section returns :class:`Table` objects whose cells are strings, numbers
+or the dicts :func:`ratio` and :func:`throughput` make; :func:`render` writes them as
+markdown, and the same objects go to the JSON record (``nnref.bench.record``).
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.utils import benchmark
 
-__all__ = ["compare", "compile_fresh", "fwd_bwd", "peak_memory", "ratio_row", "sync", "table",
-           "verdict"]
+__all__ = ["REPS", "Table", "compile_fresh", "copy_bandwidth", "fmt", "fwd_bwd", "measure",
+           "peak_memory", "ratio", "ratio_cell", "render", "sync", "throughput", "verdict"]
+
+REPS = 5  # alternating repetitions behind every ratio
 
 
 def sync(device) -> None:
@@ -39,23 +55,136 @@ def _seconds_per_call(fn: Callable[[], object], device, min_run_time: float | No
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def compare(fns: Sequence[Callable[[], object]], device, min_run_time: float | None,
-            rounds: int = 3) -> list[float]:
-    """Seconds per call of each of ``fns``: the best of ``rounds`` alternating medians.
+def measure(fns: Sequence[Callable[[], object]], device, min_run_time: float | None,
+            reps: int = REPS) -> list[list[float]]:
+    """Seconds per call of each of ``fns`` in each of ``reps`` alternating repetitions:
+    ``out[i][r]`` is callable ``i`` in repetition ``r``.
 
     Each callable is called once first (warm-up: allocator, lazily created optimizer state,
-    compilation). ``min_run_time`` is the total measuring time per callable, shared out over
-    the rounds; ``None`` times a single call per round, for callables that run for seconds.
+    compilation). ``min_run_time`` is the measuring time per callable and repetition (the
+    median of a ``torch.utils.benchmark`` block); ``None`` times a single call, for callables
+    that run for seconds.
     """
+    if reps < 1:
+        raise ValueError(f"measure(): reps must be at least 1, got {reps}")
     for fn in fns:
         fn()
     sync(device)
-    per_round = None if min_run_time is None else min_run_time / rounds
-    best = [float("inf")] * len(fns)
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            best[i] = min(best[i], _seconds_per_call(fn, device, per_round))
-    return best
+    out: list[list[float]] = [[] for _ in fns]
+    for _ in range(reps):
+        for times, fn in zip(out, fns, strict=True):
+            times.append(_seconds_per_call(fn, device, min_run_time))
+    return out
+
+
+def ratio(num: Sequence[float], den: Sequence[float]) -> dict:
+    """The ratio of two sides measured in the same repetitions: the median of the
+    per-repetition ratios ``num[r] / den[r]``, and their min and max as the interval."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"ratio(): {len(num)} and {len(den)} repetitions; need equal, >= 1")
+    per_rep = [a / b for a, b in zip(num, den, strict=True)]
+    return {"ratio": statistics.median(per_rep), "low": min(per_rep), "high": max(per_rep),
+            "n": len(per_rep)}
+
+
+def verdict(r: dict, bar: float | None) -> str:
+    """Whether ``r`` (from :func:`ratio`) meets ``bar``, judged on its interval: "ok" only if
+    the whole interval is at or under the bar, "over" only if all of it is above, otherwise
+    "undecided" (a quieter machine or more repetitions could settle it either way)."""
+    if bar is None:
+        return "-"
+    if "flag" in r:
+        return f"{bar}x not judged"
+    state = "ok" if r["high"] <= bar else "over" if r["low"] > bar else "undecided"
+    return f"{bar}x {state}"
+
+
+def ratio_cell(num: Sequence[float], den: Sequence[float], *fractions: dict) -> dict:
+    """:func:`ratio`, unless one of ``fractions`` (from :func:`throughput`, one per side) is
+    faster than the bandwidth limit: then a flag naming it, since the ratio would compare the
+    limit's violation, not two implementations."""
+    over = [f for f in fractions if f.get("over")]
+    if over:
+        worst = max(f["fraction"] for f in over)
+        return {"flag": f"faster than copy bandwidth ({worst:.2f}x the limit)"}
+    return ratio(num, den)
+
+
+def copy_bandwidth(device, nbytes: int = 1 << 27, min_run_time: float = 0.1,
+                   reps: int = REPS) -> float:
+    """The machine's memory bandwidth in bytes/s, as the benchmarks can reach it: the fastest
+    of ``reps`` repetitions of ``dst.copy_(src)`` on ``nbytes`` float32 bytes, counted as
+    ``2 * nbytes`` moved (read the source, write the destination). Timed with the same timer
+    and thread count as the sections, in the same run."""
+    n = max(1, nbytes // 4)
+    src = torch.ones(n, device=device)
+    dst = torch.empty_like(src)
+    [times] = measure([lambda: dst.copy_(src)], device, min_run_time, reps)
+    return 2 * n * 4 / min(times)
+
+
+def throughput(nbytes: int, seconds: Sequence[float], bandwidth: float) -> dict:
+    """The fraction of ``bandwidth`` (bytes/s) reached by an op that must move ``nbytes`` and
+    took ``seconds`` (its fastest repetition: the most favourable reading is the one that must
+    not exceed the limit); ``over`` when it exceeds it."""
+    fraction = nbytes / min(seconds) / bandwidth
+    return {"fraction": fraction, "over": fraction > 1.0}
+
+
+def fmt(cell) -> str:
+    """One cell as markdown text: strings as they are, numbers to three significant figures,
+    ratios as ``median (min–max)``, throughput as a fraction of the limit, flags marked."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, bool) or cell is None:
+        return str(cell)
+    if isinstance(cell, int):
+        return str(cell)
+    if isinstance(cell, float):
+        if cell == 0 or abs(cell) >= 100:
+            return f"{cell:.0f}"
+        return f"{cell:.3g}" if abs(cell) >= 1 else f"{cell:.2g}"
+    if "flag" in cell:
+        return f"FLAG: {cell['flag']}"
+    if "ratio" in cell:
+        return f"{cell['ratio']:.2f} ({cell['low']:.2f}–{cell['high']:.2f})"
+    if "fraction" in cell:
+        return f"{cell['fraction']:.2f}" + (" OVER LIMIT" if cell["over"] else "")
+    raise TypeError(f"fmt(): no format for the cell {cell!r}")
+
+
+@dataclass
+class Table:
+    """One table of a section: a title, the column names, rows of cells (see :func:`fmt`)
+    and a note saying what was measured and how."""
+
+    title: str
+    head: list[str]
+    rows: list[list] = field(default_factory=list)
+    note: str = ""
+
+    def __post_init__(self):
+        for row in self.rows:
+            self.check(row)
+
+    def check(self, row: Sequence) -> None:
+        if len(row) != len(self.head):
+            raise ValueError(f"Table: a row has {len(row)} cells for {len(self.head)} columns")
+
+    def add(self, *cells) -> None:
+        self.check(cells)
+        self.rows.append(list(cells))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def render(table: Table | dict) -> str:
+    """A table (or its JSON dict) as markdown: the title, the table, then its note."""
+    t = table if isinstance(table, Table) else Table(**table)
+    lines = [f"**{t.title}**", "", "| " + " | ".join(t.head) + " |", "|" + "---|" * len(t.head)]
+    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in t.rows]
+    return "\n".join(lines) + (f"\n\n{t.note}" if t.note else "")
 
 
 def compile_fresh(*fns: Callable) -> list[Callable]:
@@ -106,28 +235,3 @@ def fwd_bwd(module, x: torch.Tensor, g: torch.Tensor) -> Callable[[], None]:
     def step():
         torch.autograd.grad(module(x), [x, *params], g)
     return step
-
-
-def verdict(ratio: float, bar: float | None) -> str:
-    """The bar column: the allowed reference / built-in ratio and whether it is met."""
-    if bar is None:
-        return "-"
-    return f"{bar}x " + ("ok" if ratio <= bar else "over")
-
-
-def ratio_row(labels: Sequence[object], ref_s: float, base_s: float, bar: float | None = None,
-              digits: int = 2) -> list[str]:
-    """``labels``, then the two times in ms, their ratio, and the bar column."""
-    ratio = ref_s / base_s
-    return [*map(str, labels), f"{ref_s * 1e3:.{digits}f}", f"{base_s * 1e3:.{digits}f}",
-            f"{ratio:.2f}", verdict(ratio, bar)]
-
-
-def table(head: Sequence[str], rows: Sequence[Sequence[object]], note: str = "") -> str:
-    """A markdown table, then ``note`` (what was measured and how) after a blank line."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        if len(row) != len(head):
-            raise ValueError(f"table(): a row has {len(row)} cells for {len(head)} columns")
-        lines.append("| " + " | ".join(map(str, row)) + " |")
-    return "\n".join(lines) + (f"\n\n{note}" if note else "")

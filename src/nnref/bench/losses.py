@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from nnref import registry
-from nnref.bench._harness import compare, ratio_row, table
+from nnref.bench._harness import Table, measure, ratio, verdict
 from nnref.verify import cases
 from nnref.verify.losses import make_inputs
 
@@ -26,26 +26,32 @@ def _loss_step(module, x, t):
     return step
 
 
-def run(args) -> str:
+def _row(t: Table, labels, times, bar) -> None:
+    cell = ratio(*times)
+    t.add(*labels, min(times[0]) * 1e3, min(times[1]) * 1e3, cell, verdict(cell, bar))
+
+
+def run(args) -> list[Table]:
     device = args.device
     n, classes = (8192, 100) if args.quick else (65536, 100)
     side = 1024 if args.quick else 4096
-    min_run, rounds = (0.3, 2) if args.quick else (1.5, 3)
-    rows = []
+    min_run = 0.03 if args.quick else 0.3
+    head = ["component", "case", "shape", "reference ms", "torch ms", "ratio", "bar"]
+    t = Table("Losses and initializers", head)
     loss_cases = {"cross_entropy": ({}, {"label_smoothing": 0.1},
                                     {"_target": "probability"})}
     for spec in registry.LOSSES.values():
         for case in loss_cases.get(spec.name, ({},)):
             kwargs = {**case, "_shape": (n, classes)}
-            x, t = make_inputs(spec, kwargs, torch.float32, device)
+            x, y = make_inputs(spec, kwargs, torch.float32, device)
             x.requires_grad_(True)
             ctor = {k: v for k, v in case.items() if not k.startswith("_")}
             ref = spec.reference(**ctor)
             base = spec.builtin(**ctor) if spec.builtin else cases.of(spec).oracle(**ctor)
-            times = compare([_loss_step(module, x, t) for module in (ref, base)], device,
-                            min_run, rounds)
+            times = measure([_loss_step(module, x, y) for module in (ref, base)], device,
+                            min_run, args.reps)
             label = ",".join(f"{k.lstrip('_')}={v}" for k, v in case.items()) or "default"
-            rows.append(ratio_row((spec.name, label, f"{n}x{classes}"), *times, LOSS_BAR, 3))
+            _row(t, (spec.name, label, f"{n}x{classes}"), times, LOSS_BAR)
     w = torch.empty(side, side, device=device)
     for spec in registry.INITIALIZERS.values():
         kwargs = dict(cases.of(spec).kwargs[0])
@@ -57,12 +63,12 @@ def run(args) -> str:
                 fills.append(lambda fn=fn, g=g, kw=kwargs: fn(w, **kw, generator=g))
             else:
                 fills.append(lambda fn=fn, kw=kwargs: fn(w, **kw))
-        times = compare(fills, device, min_run, rounds)
+        times = measure(fills, device, min_run, args.reps)
         label = ",".join(f"{k}={v}" for k, v in kwargs.items()) or "default"
-        rows.append(ratio_row((spec.name, label, f"{side}x{side}"), *times, INIT_BAR, 3))
-    head = ["component", "case", "shape", "reference ms", "torch ms", "ratio", "bar"]
-    return table(head, rows, (
+        _row(t, (spec.name, label, f"{side}x{side}"), times, INIT_BAR)
+    t.note = (
         f"Losses: forward + backward (gradient of the loss with respect to the input); "
-        f"initializers: one fill. Eager, float32 on {device}; best of {rounds} alternating "
-        "medians (torch.utils.benchmark); torch.compile is covered by the tests, not timed "
-        "here."))
+        f"initializers: one fill. Eager, float32 on {device}. Times: fastest of {args.reps} "
+        "alternating repetitions (torch.utils.benchmark); ratio: median (min–max) of the "
+        "per-repetition ratios. torch.compile is covered by the tests, not timed here.")
+    return [t]

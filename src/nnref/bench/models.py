@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from nnref import optim as ref_optim
-from nnref.bench._harness import compare, compile_fresh, peak_memory, table
+from nnref import registry
+from nnref.bench._harness import Table, compile_fresh, measure, peak_memory, ratio, verdict
+from nnref.bench.activations import backward_passes
 from nnref.swap import to_reference
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh}
@@ -34,6 +36,7 @@ OPTIMIZERS = {  # name -> (reference class, built-in class, arguments)
     "Adam": (ref_optim.Adam, torch.optim.Adam, {"lr": 1e-3}),
 }
 CLASSES = 10
+COMPILED_BAR, MEMORY_BAR = 1.05, 1.0
 
 
 class Classifier(nn.Module):
@@ -84,14 +87,10 @@ def _step(loss_fn, opt, x, y):
     return step
 
 
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}"
-
-
-def run(args) -> str:
+def run(args) -> list[Table]:
     device = args.device
     batch = 16 if args.quick else 128
-    min_run, rounds = (0.3, 2) if args.quick else (3.0, 5)
+    min_run = 0.05 if args.quick else 0.6
     models = [("CNN", cnn, act) for act in ACTIVATIONS] + [("MLP", mlp, "relu")]
     if args.quick:
         models = models[:1] + models[-1:]
@@ -99,9 +98,17 @@ def run(args) -> str:
     x = torch.randn(batch, 3, 32, 32, generator=g).to(device)
     y = torch.randint(0, CLASSES, (batch,), generator=g).to(device)
 
-    rows, memory = [], []
+    head = ["model", "optimizer", "reference ms", "torch ms", "eager ratio",
+            "act bwd passes ref", "act bwd passes torch"]
+    if not args.no_compile:
+        head += ["compiled ref ms", "compiled torch ms", "compiled ratio",
+                 "compiled ref / eager torch", "bar"]
+    timing = Table("Models, one training step", head)
+    memory = Table("Models, peak memory of one eager training step",
+                   ["model", "reference MiB", "torch MiB", "ratio", "bar"])
     for kind, build, act in models:
         ref, base = _pair(build, act, device)
+        passes = backward_passes(registry.spec("activation", act), {})
         losses = {"eager": (ref, base)}
         if not args.no_compile:
             losses["compiled"] = tuple(compile_fresh(ref, base))
@@ -109,13 +116,14 @@ def run(args) -> str:
             opts = (ref_cls(ref.parameters(), **kwargs), base_cls(base.parameters(), **kwargs))
             steps = [_step(fn, opt, x, y) for pair in losses.values()
                      for fn, opt in zip(pair, opts, strict=True)]
-            t = compare(steps, device, min_run, rounds)
-            row = [f"{kind} {act}", opt_name, f"{t[0] * 1e3:.1f}", f"{t[1] * 1e3:.1f}",
-                   _ratio(t[0], t[1])]
+            t = measure(steps, device, min_run, args.reps)
+            row = [f"{kind} {act}", opt_name, min(t[0]) * 1e3, min(t[1]) * 1e3,
+                   ratio(t[0], t[1]), *passes]
             if not args.no_compile:
-                row += [f"{t[2] * 1e3:.1f}", f"{t[3] * 1e3:.1f}", _ratio(t[2], t[3]),
-                        _ratio(t[2], t[1])]
-            rows.append(row)
+                compiled = ratio(t[2], t[3])
+                row += [min(t[2]) * 1e3, min(t[3]) * 1e3, compiled, ratio(t[2], t[1]),
+                        verdict(compiled, COMPILED_BAR)]
+            timing.add(*row)
             if kind == "CNN" and opt_name == "momentum SGD":
                 # the peak comes in backward, before the optimizer's temporaries: one optimizer
                 # stands for both. zero_grad before the window, so new gradients count.
@@ -123,24 +131,25 @@ def run(args) -> str:
                 for step, opt in zip(steps[:2], opts, strict=True):
                     opt.zero_grad(set_to_none=True)
                     peaks.append(peak_memory(step, device))
-                memory.append([f"{kind} {act}", f"{peaks[0] / 2**20:.1f}",
-                               f"{peaks[1] / 2**20:.1f}", _ratio(*peaks)])
+                r = peaks[0] / peaks[1]
+                memory.add(f"{kind} {act}", peaks[0] / 2**20, peaks[1] / 2**20, r,
+                           f"{MEMORY_BAR}x " + ("ok" if r <= MEMORY_BAR else "over"))
 
-    head = ["model", "optimizer", "reference ms", "torch ms", "eager ratio"]
-    if not args.no_compile:
-        head += ["compiled ref ms", "compiled torch ms", "compiled ratio",
-                 "compiled ref / eager torch"]
-    shape = f"{batch}x3x32x32"
-    timing = table(head, rows, (
+    timing.note = (
         f"One training step (zero_grad, forward, cross-entropy, backward, optimizer step) on "
-        f"a {shape} float32 batch on {device}, training mode; best of {rounds} alternating "
-        f"medians (torch.utils.benchmark). Ratio: reference / torch, > 1 means the reference "
-        f"is slower."
+        f"a {batch}x3x32x32 float32 batch on {device}, training mode. Times: fastest of "
+        f"{args.reps} alternating repetitions (torch.utils.benchmark); ratios: median (min–max) "
+        "of the per-repetition ratios, reference / torch, > 1 means the reference is slower. "
+        "'act bwd passes': the activation's backward alone, kernels touching a full-size "
+        "tensor / full-size tensors read + written (nnref.bench._passes): the eager gap's "
+        "count."
         + ("" if args.no_compile else
-           " Compiled: model and loss under torch.compile, optimizer step eager.")))
-    peak = table(["model", "reference MiB", "torch MiB", "ratio"], memory, (
+           " Compiled: model and loss under torch.compile, optimizer step eager; bar "
+           f"{COMPILED_BAR}x, 'ok' only if the whole interval is under it."))
+    memory.note = (
         "Peak memory allocated during one eager training step with momentum SGD (activations "
         "kept for backward, gradients, temporaries; weights and optimizer state excluded), "
         + ("torch.cuda.max_memory_allocated." if torch.device(device).type == "cuda" else
-           "from the allocations and frees the torch profiler records.")))
-    return timing + "\n\n" + peak
+           "from the allocations and frees the torch profiler records (deterministic: no "
+           "interval)."))
+    return [timing, memory]

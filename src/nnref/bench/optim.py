@@ -15,12 +15,11 @@ from __future__ import annotations
 import torch
 
 from nnref import registry
-from nnref.bench._harness import compare, compile_fresh, ratio_row, table
+from nnref.bench._harness import Table, compile_fresh, measure, ratio, verdict
 
 BARS = {True: 1.2, False: 1.5}  # foreach -> allowed reference / torch ratio
 COMPILED_BAR = 1.1
 TENSORS = 50
-ROUNDS = 3
 
 
 def _params(numel_each: int, device, seed: int = 0) -> list[torch.Tensor]:
@@ -34,9 +33,15 @@ def _params(numel_each: int, device, seed: int = 0) -> list[torch.Tensor]:
     return out
 
 
-def run(args) -> str:
+def _row(t: Table, labels, times, bar) -> dict:
+    cell = ratio(*times)
+    t.add(*labels, min(times[0]) * 1e3, min(times[1]) * 1e3, cell, verdict(cell, bar))
+    return cell
+
+
+def run(args) -> list[Table]:
     numel_each = 20_000 if args.quick else 200_000
-    min_run = ROUNDS * (0.2 if args.quick else 0.5)
+    min_run = 0.03 if args.quick else 0.3
     template = _params(numel_each, args.device)
 
     def fresh():
@@ -47,7 +52,8 @@ def run(args) -> str:
             out.append(p)
         return out
 
-    rows = []
+    t = Table("Optimizers, step()", ["optimizer", "path", "reference ms", "torch ms", "ratio",
+                                     "bar"])
     worst = {True: 0.0, False: 0.0, "compiled": 0.0}  # foreach, single-tensor, compiled
     for spec in registry.OPTIMIZERS.values():
         kwargs = dict(spec.defaults)
@@ -60,26 +66,27 @@ def run(args) -> str:
             # the warm-up step inside compare() creates the state: steady-state steps are timed
             opts = (spec.reference(fresh(), **kwargs, foreach=foreach),
                     base_cls(fresh(), **base_kwargs, foreach=foreach))
-            ref, base = compare([opt.step for opt in opts], args.device, min_run, ROUNDS)
+            times = measure([opt.step for opt in opts], args.device, min_run, args.reps)
             bar = BARS[foreach] if spec.builtin is not None else None
-            if bar is not None:
-                worst[foreach] = max(worst[foreach], ref / base)
             path = "foreach" if foreach else "single-tensor"
-            rows.append(ratio_row((f"{spec.name}{against}", path), ref, base, bar))
+            cell = _row(t, (f"{spec.name}{against}", path), times, bar)
+            if bar is not None:
+                worst[foreach] = max(worst[foreach], cell["ratio"])
         if spec.builtin is not None and not args.no_compile:
             opts = (spec.reference(fresh(), **kwargs, foreach=True),
                     base_cls(fresh(), **base_kwargs, foreach=True))
             steps = compile_fresh(*(opt.step for opt in opts))
-            ref, base = compare(steps, args.device, min_run, ROUNDS)
-            worst["compiled"] = max(worst["compiled"], ref / base)
-            rows.append(ratio_row((spec.name, "foreach, compiled"), ref, base, COMPILED_BAR))
+            cell = _row(t, (spec.name, "foreach, compiled"),
+                        measure(steps, args.device, min_run, args.reps), COMPILED_BAR)
+            worst["compiled"] = max(worst["compiled"], cell["ratio"])
     total = TENSORS * numel_each
-    head = ["optimizer", "path", "reference ms", "torch ms", "ratio", "bar"]
-    return table(head, rows, (
-        f"{total / 1e6:.0f}M float32 parameters in {TENSORS} tensors on {args.device}, best of "
-        f"{ROUNDS} alternating medians of step() time (torch.utils.benchmark). Worst ratio: "
+    t.note = (
+        f"{total / 1e6:.0f}M float32 parameters in {TENSORS} tensors on {args.device}; step() "
+        f"time, fastest of {args.reps} alternating repetitions (torch.utils.benchmark); ratio: "
+        "median (min–max) of the per-repetition ratios. Worst median ratio: "
         f"foreach {worst[True]:.2f} (bar {BARS[True]}), single-tensor {worst[False]:.2f} "
         f"(bar {BARS[False]})"
         + ("." if args.no_compile else
            f", compiled {worst['compiled']:.2f} (bar {COMPILED_BAR}; step under torch.compile "
-           f"on both sides).")))
+           f"on both sides)."))
+    return [t]

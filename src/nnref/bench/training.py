@@ -16,7 +16,7 @@ import lightning as L
 import torch
 
 from nnref import registry
-from nnref.bench._harness import compare, table
+from nnref.bench._harness import Table, measure, ratio
 from nnref.experiment.data import Digits, IndexBatches
 from nnref.experiment.impl import to_impl
 from nnref.experiment.lit import LitModel
@@ -64,31 +64,33 @@ def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
     return fit
 
 
-def run(args) -> str:
+def run(args) -> list[Table]:
     device = torch.device(args.device)
     # Two fit lengths: the difference of their times is the cost of the extra steps alone, so
     # steady-state steps/s excludes what every fit pays once (Trainer set-up, first batches).
     short, long = (100, 300) if args.quick else (200, 1200)
-    repeats = 2 if args.quick else 5
+    repeats = args.reps
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     dm = Digits(batch_size=64)
     dm.to_device(device)
-    rows = []
+    t = Table("Training loop: Lightning against a plain loop",
+              ["impl", "plain loop (steps/s)", "Lightning (steps/s)", "Lightning / plain",
+               f"whole fit of {long} steps incl. set-up: Lightning / plain"])
     for impl in ("reference", "torch"):
         fns = {(label, n): make(dm, device, impl, n)
                for label, make in (("plain", _plain), ("lightning", _lightning))
                for n in (short, long)}
-        # one whole fit per round; the fastest of the interleaved rounds is the closest to each
-        # loop's own cost on a machine whose load drifts
-        best = dict(zip(fns, compare(list(fns.values()), device, None, repeats), strict=True))
-        rate = {label: (long - short) / (best[label, long] - best[label, short])
+        # one whole fit per repetition, the four interleaved so a drift in load hits each alike
+        times = dict(zip(fns, measure(list(fns.values()), device, None, repeats), strict=True))
+        rate = {label: [(long - short) / (b - a)
+                        for a, b in zip(times[label, short], times[label, long], strict=True)]
                 for label in ("plain", "lightning")}
-        whole = best["plain", long] / best["lightning", long]
-        rows.append([impl, f"{rate['plain']:.0f}", f"{rate['lightning']:.0f}",
-                     f"{rate['lightning'] / rate['plain']:.2f}x", f"{whole:.2f}x"])
-    head = ["impl", "plain loop (steps/s)", "Lightning (steps/s)", "Lightning / plain",
-            f"whole fit of {long} steps incl. set-up: Lightning / plain"]
-    return (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), device {device}. "
-            f"Steps/s from fits of {short} and {long} steps (time difference), best of "
-            f"{repeats} interleaved runs; the last column is the plain end-to-end ratio.\n\n"
-            + table(head, rows))
+        t.add(impl, max(rate["plain"]), max(rate["lightning"]),
+              ratio(rate["lightning"], rate["plain"]),
+              ratio(times["plain", long], times["lightning", long]))
+    t.note = (f"Default digits MLP (64-64-64-10, ReLU, Adam, batch 64), device {device}. "
+              f"Steps/s from fits of {short} and {long} steps (time difference per "
+              f"repetition; the table gives the best of {repeats} interleaved repetitions); "
+              "ratios: median (min–max) of the per-repetition ratios; the last column is the "
+              "plain loop's end-to-end time over Lightning's.")
+    return [t]
