@@ -28,6 +28,7 @@ VERIFIERS = {
     "optim": "nnref.verify.optim",
     "dropout": "nnref.verify.dropout",
     "norm": "nnref.verify.normalization",
+    "recurrent": "nnref.verify.recurrent",
 }
 
 
@@ -164,10 +165,11 @@ def _half_verdict(got: torch.Tensor, want: torch.Tensor, exact: torch.Tensor,
     far = ~same & ~((got - exact).abs() <= theirs + ulp / 2)
     if far.any():
         i = int(far.reshape(-1).nonzero()[0])
+        ulps = float(((got - exact).abs() / ulp).reshape(-1)[i])
         return (f"{int(far.sum())} of {far.numel()} elements farther from the exact value than "
                 f"torch's plus half an ulp, first at flat index {i}: nnref "
                 f"{got.reshape(-1)[i]:.6g}, torch {want.reshape(-1)[i]:.6g}, exact "
-                f"{exact.reshape(-1)[i]:.6g}")
+                f"{exact.reshape(-1)[i]:.6g} ({ulps:.3g} ulps from it)")
     real = got.isfinite() & exact.isfinite() & (exact != 0)
     if int(real.sum()) >= HALF_BIAS_MIN:
         err = ((got - exact) / ulp)[real]
@@ -216,6 +218,26 @@ def gradcheck(fn: Callable, inputs, what: str, *, second: bool = True) -> bool:
             raise AssertionError(
                 f"{what}: {name} failed: {str(exc).splitlines()[0]}") from None
     return True
+
+
+def draw(shape, domain=(-4.0, 4.0), kinks=(), dtype=torch.float32, device="cpu", *,
+         seed: int = 0, away_from_kinks: bool = False) -> torch.Tensor:
+    """Uniform samples from ``domain``, drawn in float64 from a seeded generator (so every dtype
+    gets the same values, up to its rounding); the first elements are the ``kinks`` themselves,
+    or, with ``away_from_kinks``, every sample is pushed at least 0.05 away from them (for
+    finite differences)."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = domain
+    x = torch.rand(shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
+    if away_from_kinks:
+        for k in kinks:
+            x = torch.where((x - k).abs() < 0.05, x + 0.1 * torch.sign(x - k + 1e-12), x)
+    elif kinks and x.numel():
+        flat = x.reshape(-1)
+        n = min(len(kinks), flat.numel())
+        flat[:n] = torch.tensor(kinks[:n], dtype=torch.float64)
+        x = flat.reshape(shape)
+    return x.to(device=device, dtype=dtype)
 
 
 def saved_bytes(fn: Callable, x: torch.Tensor) -> int:

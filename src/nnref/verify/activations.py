@@ -22,6 +22,7 @@ from nnref.verify import (
     Row,
     case_label,
     cases,
+    draw,
     gradcheck,
     half_accurate,
     max_abs_diff,
@@ -71,18 +72,8 @@ def make_input(spec: Spec, shape=SHAPE, dtype=torch.float32, device="cpu", *, se
     themselves (``kinks``), or every sample is pushed at least 0.05 away from them
     (``away_from_kinks``, for finite differences)."""
     c = cases.of(spec)
-    g = torch.Generator().manual_seed(seed)
-    lo, hi = c.domain
-    x = torch.rand(shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
-    if away_from_kinks:
-        for k in c.kinks:
-            x = torch.where((x - k).abs() < 0.05, x + 0.1 * torch.sign(x - k + 1e-12), x)
-    elif kinks and c.kinks and x.numel():
-        flat = x.reshape(-1)
-        n = min(len(c.kinks), flat.numel())
-        flat[:n] = torch.tensor(c.kinks[:n], dtype=torch.float64)
-        x = flat.reshape(shape)
-    return x.to(device=device, dtype=dtype)
+    return draw(shape, c.domain, c.kinks if kinks or away_from_kinks else (), dtype, device,
+                seed=seed, away_from_kinks=away_from_kinks)
 
 
 def _value_and_grads(fn, params, inplace, x, upstream):

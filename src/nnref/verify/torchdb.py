@@ -19,8 +19,9 @@ built-in is matched to its entries here and run against the built-in, sample by 
 The databases are an internal torch API. If a torch release moves them, :func:`database`
 raises :class:`Unavailable` with the one reason, and the tests skip with it.
 
-Where nnref deliberately differs from torch, the difference is a row of the README's
-"Deviations from torch" table (:func:`deviations`); a finding passes only when a row covers it.
+Where nnref deliberately differs from torch, the difference is a row of the "Deviations from
+torch" table in ``deviations.md`` beside this file, which the book shows as its page
+(:func:`deviations`); a finding passes only when a row covers it.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def database() -> SimpleNamespace:
 
 
 # ---------------------------------------------------------------------------------------------
-# The allow-list: the README's "Deviations from torch" table
+# The allow-list: the "Deviations from torch" table of deviations.md (a page of the book)
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Deviation:
@@ -89,16 +90,9 @@ class Deviation:
     reason: str
 
 
-def _readme_text() -> str:
-    path = Path(__file__).resolve().parents[3] / "README.md"
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    from importlib import metadata  # an installed package carries the README as its description
-
-    try:
-        return metadata.metadata("nnref").get_payload() or ""
-    except metadata.PackageNotFoundError:
-        return ""
+def _deviations_text() -> str:
+    # the table is a page of the book too; it ships with the package beside this file
+    return (Path(__file__).resolve().parent / "deviations.md").read_text(encoding="utf-8")
 
 
 def parse_deviations(markdown: str) -> list[Deviation]:
@@ -126,11 +120,11 @@ def parse_deviations(markdown: str) -> list[Deviation]:
 
 @functools.cache
 def deviations() -> tuple[Deviation, ...]:
-    return tuple(parse_deviations(_readme_text()))
+    return tuple(parse_deviations(_deviations_text()))
 
 
 def covered(component: str, key: str, table: Iterable[Deviation] | None = None) -> bool:
-    """Whether a deviation row of ``table`` (default: the README's) covers this finding."""
+    """Whether a deviation row of ``table`` (default: deviations.md's) covers this finding."""
     rows = deviations() if table is None else table
     return any(_wildcard(r.component, component) and _wildcard(r.case, key) for r in rows)
 
@@ -699,8 +693,9 @@ def _set_grads(params: list[torch.Tensor], step: int) -> None:
 
 
 def _lockstep(ref_cls, torch_cls, kwargs, dtype, device, steps=OPTIM_STEPS, swap_at=None,
-              scheduler=None, closure=False) -> str:
-    """Run both optimizers on identical parameters and gradients; the first difference."""
+              scheduler=None, closure=False, differs=_exact_differs) -> str:
+    """Run both optimizers on identical parameters and gradients; the first difference
+    (``differs(actual, expected)``: bit-identical by default)."""
     p_m, p_t = _params(dtype, device), _params(dtype, device)
     o_m, o_t = ref_cls(p_m, **kwargs), torch_cls(p_t, **kwargs)
     s_m = scheduler(o_m) if scheduler else None
@@ -708,7 +703,7 @@ def _lockstep(ref_cls, torch_cls, kwargs, dtype, device, steps=OPTIM_STEPS, swap
     for step in range(steps):
         if step == swap_at:
             state_m, state_t = o_m.state_dict(), o_t.state_dict()
-            if msg := _state_differs(state_m, state_t):
+            if msg := _state_differs(state_m, state_t, differs):
                 return f"state dicts differ before the swap: {msg}"
             o_m, o_t = ref_cls(p_m, **kwargs), torch_cls(p_t, **kwargs)
             o_m.load_state_dict(state_t)
@@ -731,12 +726,12 @@ def _lockstep(ref_cls, torch_cls, kwargs, dtype, device, steps=OPTIM_STEPS, swap
             s_m.step()
             s_t.step()
         for i, (a, b) in enumerate(zip(p_m, p_t, strict=True)):
-            if msg := _exact_differs(a.detach(), b.detach()):
+            if msg := differs(a.detach(), b.detach()):
                 return f"step {step}, parameter {i}: {msg}"
-    return _state_differs(o_m.state_dict(), o_t.state_dict())
+    return _state_differs(o_m.state_dict(), o_t.state_dict(), differs)
 
 
-def _state_differs(a: dict, b: dict) -> str:
+def _state_differs(a: dict, b: dict, differs=_exact_differs) -> str:
     if a["state"].keys() != b["state"].keys():
         return f"state for parameters {sorted(a['state'])} vs {sorted(b['state'])}"
     for i in a["state"]:
@@ -745,7 +740,7 @@ def _state_differs(a: dict, b: dict) -> str:
         for k, v in a["state"][i].items():
             w = b["state"][i][k]
             if isinstance(v, torch.Tensor) and isinstance(w, torch.Tensor):
-                msg = _exact_differs(v.to(w.dtype), w)
+                msg = differs(v.to(w.dtype), w)
             else:
                 msg = "" if v == w else f"{v!r} vs {w!r}"
             if msg:
@@ -854,7 +849,7 @@ def unclaimed_options(info) -> list[str]:
 def run(devices: Iterable[str], kinds: Iterable[str] | None = None,
         names: Iterable[str] | None = None, cap: int | None = None) -> list[Row]:
     """Every database case on ``devices``; one :class:`Row` per case, failed where a finding
-    is not covered by the README's deviations table. Never raises per case."""
+    is not covered by the deviations table (deviations.md). Never raises per case."""
     try:
         selected = cases(kinds, names)
     except Unavailable as exc:
