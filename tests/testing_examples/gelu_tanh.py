@@ -52,3 +52,8 @@ class GeluTanhWrongDerivative(GeluTanh):
         s = torch.sigmoid(2 * BETA * (xf + KAPPA * (x_sq * xf)))
         d = s + 2 * xf * s * (1 - s) * (BETA * (1 + KAPPA * x_sq))
         return (_opmath(grad) * d).to(grad.dtype)
+
+
+def reference(x):
+    """torch's own tanh approximation (``--against testing_examples.gelu_tanh:reference``)."""
+    return torch.nn.functional.gelu(x, approximate="tanh")
