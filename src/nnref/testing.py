@@ -371,14 +371,13 @@ class _Against:
 def _sample_of(item, domain) -> Sample:
     """A user's sample: a :class:`Sample`, a tensor, a shape (a tuple of ints: drawn from
     ``domain``) or a tuple of those (the positional arguments), in float64."""
-    if isinstance(item, Sample):
-        return item.to(torch.float64)
-    if isinstance(item, torch.Tensor) or (isinstance(item, tuple) and item
-                                          and all(isinstance(i, int) for i in item)):
-        item = (item,)
+    sample = item if isinstance(item, Sample) else Sample(
+        (item,) if isinstance(item, torch.Tensor) or (
+            isinstance(item, tuple) and item and all(isinstance(i, int) for i in item))
+        else tuple(item))
     args = tuple(draw(a, domain, dtype=torch.float64, seed=i)
-                 if isinstance(a, tuple) else a for i, a in enumerate(item))
-    return Sample(args).to(torch.float64)
+                 if isinstance(a, tuple) else a for i, a in enumerate(sample.args))
+    return Sample(args, sample.kwargs, sample.label).to(torch.float64)
 
 
 def _non_contiguous(t: torch.Tensor) -> torch.Tensor:
