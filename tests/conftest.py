@@ -71,6 +71,7 @@ def scratch_registry():
 # (Hydra is imported inside the helpers: core tests run without the sweeps extra.)
 import os  # noqa: E402
 import runpy  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -113,6 +114,15 @@ def run_in_process(monkeypatch, tmp_path, *overrides, multirun=True):
     monkeypatch.chdir(tmp_path)
     runpy.run_path(str(ROOT / "experiments" / "train.py"), run_name="__main__")
     return tmp_path / "sweep"
+
+
+def run_app(tmp_path, *overrides, multirun=True, timeout=420):
+    """Run the entry point in a subprocess (launchers that start their own processes); the
+    sweep directory and the finished process."""
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, overrides, multirun)],
+                          capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "sweep", proc
 
 
 # A user's own activation, as a user would write it in a module of their own: a Function, a

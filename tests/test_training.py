@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import CONF, DEVICES, EXPERIMENTS, app_argv, make_cfg, run_in_process
+from conftest import CONF, DEVICES, EXPERIMENTS, app_argv, make_cfg, run_app, run_in_process
 from hydra import compose, initialize_config_dir
 
 from nnref.experiment.lit import LitModel
@@ -284,14 +284,6 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
 
 # --- the Hydra app (experiments/train.py): single runs and sweeps ------------------------------
 
-def run_app(tmp_path, *overrides, multirun=True, timeout=420):
-    """Run the entry point in a subprocess (launchers that start their own processes)."""
-    proc = subprocess.run([sys.executable, *app_argv(tmp_path, overrides, multirun)],
-                          capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "sweep", proc
-
-
 def report_rows(sweep):
     from nnref.experiment import reporting
 
@@ -368,13 +360,3 @@ def test_parallel_jobs_give_the_numbers_of_sequential_ones(tmp_path, monkeypatch
         sa, sb = (reporting.scalars(j).sort_values(["tag", "step"]).reset_index(drop=True)
                   for j in (a, b))
         assert len(sa) > 20 and sa.equals(sb), a.name
-
-
-@pytest.mark.slow
-def test_ddp_spawn_two_processes_on_cpu(tmp_path):
-    _, proc = run_app(tmp_path, "trainer=ddp_spawn", "trainer.max_steps=4",
-                      "callbacks.gradient_flow=null", f"hydra.run.dir={tmp_path / 'run'}",
-                      multirun=False)
-    log = (tmp_path / "run" / "train.log").read_text() + proc.stderr
-    assert "world_size=2" in log or "distributed_backend=gloo" in log
-    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
