@@ -170,3 +170,13 @@ def write_user_module(directory, module: str, name: str, grad_scale: float = 1.0
     path = directory / f"{module}.py"
     path.write_text(USER_ACTIVATION.format(name=name, grad_scale=grad_scale))
     return path
+
+
+# --- Hypothesis profiles -----------------------------------------------------------------------
+# "default" is derandomized: the same draws every run, so a run cannot fail on a rare draw;
+# HYPOTHESIS_PROFILE=explore draws afresh each run to look for new counterexamples.
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("default", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

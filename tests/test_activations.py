@@ -6,6 +6,9 @@ them and adds the activation-specific tests.
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
 import torch
 from conftest import DEVICES, case_params, invalid_params, specs_of
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from nnref import activations as A
-from nnref import registry
+from nnref import registry, testing
 from nnref.verify import activations as V
 from nnref.verify import cases
 
@@ -286,3 +289,36 @@ def test_get_torch_impl_of_component_without_builtin_says_so():
         registry.get("activation", "sqnl", impl="torch")
     with pytest.raises(ValueError, match="impl must be"):
         registry.get("activation", "relu", impl="jax")
+
+
+# --- signatures ---------------------------------------------------------------------------------
+def _documented(fn):
+    """``fn`` itself, or for a C builtin without a signature, a function with the signature its
+    docstring's first line documents (``softplus(input, beta=1, threshold=20) -> Tensor``)."""
+    try:
+        inspect.signature(fn)
+        return fn
+    except ValueError:
+        head = fn.__doc__.strip().splitlines()[0]
+        params = re.fullmatch(rf"{fn.__name__}\((.*)\) -> Tensor", head).group(1)
+        return eval(f"lambda {params}: None")  # noqa: S307 - torch's own docstring
+
+
+SIGNATURE_PAIRS = [
+    pytest.param(getattr(A, n), _documented(getattr(torch.nn.functional, n, None)
+                                            or getattr(torch.nn, n)), id=n)
+    for n in A.__all__ if hasattr(torch.nn.functional, n) or hasattr(torch.nn, n)]
+
+
+def test_every_activation_with_a_counterpart_has_its_signature_compared():
+    # the comparison below would pass vacuously if a rename hid a counterpart
+    assert {"leaky_relu", "LeakyReLU", "elu", "ELU", "softplus", "prelu", "Softmax"} <= \
+        {p.id for p in SIGNATURE_PAIRS}
+
+
+@pytest.mark.parametrize(("ours", "theirs"), SIGNATURE_PAIRS)
+def test_signature_keeps_torchs_parameters_order_and_defaults(ours, theirs):
+    """Functional forms and module constructors: torch's parameters first, in its order, with
+    its names, kinds and defaults (``leaky_relu``'s ``negative_slope=0.01``), extras
+    keyword-only."""
+    assert testing.signature_differs(ours, theirs) == ""
