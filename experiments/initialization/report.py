@@ -13,6 +13,7 @@ import math
 import sys
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 import torch
 
@@ -27,6 +28,8 @@ INITS = ["zeros", "constant", "uniform_fan_in", "xavier_normal", "xavier_uniform
          "he_uniform", "lecun_normal"]
 ACTS = ["tanh", "relu", "selu"]
 BAND = 0.01  # saturated: within 1% of the output range of a bound, as the GradientFlowMonitor
+ATTRACTION = HERE / "selu_attraction.json"  # written by selu_attraction.py beside this script
+NEAR = 0.1  # "at (0, 1)": mean and variance both within 0.1 of it
 
 
 def inputs(seed: int, n: int = 512) -> torch.Tensor:
@@ -59,6 +62,75 @@ def final_units(job_dir: str) -> float:
         return math.nan
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     return float(distinct_units(state["model.hidden2.linear.weight"]))
+
+
+def attraction(sweep: Path, out: Path) -> dict:
+    """selu_attraction.py's trajectories (the sweep's own JSON if ``run_experiments.sh --long``
+    wrote one, else the tracked one): per activation the distance of the last layer's
+    (mean, variance) from (0, 1) against the start's, start by start (the same start and seed
+    on both sides of each pair), a figure, and how far the endpoints still depend on the
+    start."""
+    rec = R.side_study(sweep, out, ATTRACTION)
+    if rec is None:
+        return {"attraction_ran": False}
+    runs = pd.DataFrame(rec["runs"])
+    runs["d0"] = [math.hypot(m[0], v[0] - 1) for m, v in zip(runs["mean"], runs["var"],
+                                                             strict=True)]
+    runs["d_end"] = [math.hypot(m[-1], v[-1] - 1) for m, v in zip(runs["mean"], runs["var"],
+                                                                  strict=True)]
+    runs["mean_end"], runs["var_end"] = runs["mean"].str[-1], runs["var"].str[-1]
+    variances = sorted(float(v) for v in runs.nu0.unique())
+    starts = sorted(set(zip(runs.mu0, runs.nu0, strict=True)))
+    acts = list(dict.fromkeys(runs.activation))
+
+    fig, axes = R.subplots(2 * len(acts), ncols=len(acts), size=(3.2, 2.4))
+    cmap = matplotlib.colormaps["viridis"]
+    colour = {k: cmap(i / max(1, len(starts) - 1)) for i, k in enumerate(starts)}
+    for k, (act, g) in enumerate(runs[runs.seed == runs.seed.min()].groupby("activation",
+                                                                           sort=False)):
+        for r in g.itertuples():
+            kw = {"color": colour[r.mu0, r.nu0], "lw": 1, "label": f"({r.mu0:g}, {r.nu0:g})"}
+            axes[k].plot(r.mean, **kw)
+            axes[k + len(acts)].plot(r.var, **kw)
+        axes[k].set(title=f"{act} + {g.init.iloc[0]}", ylabel="activation mean")
+        axes[k].axhline(0, color="k", lw=0.5)
+        axes[k + len(acts)].set(xlabel="layer (0 = input)", ylabel="activation variance",
+                                yscale="log")
+        axes[k + len(acts)].axhline(1, color="k", lw=0.5)
+    axes[len(acts) - 1].legend(fontsize=6, title="start (mean, var)", title_fontsize=6, ncol=2)
+    fig_name = R.savefig(fig, out / "selu_attraction.png")
+
+    def perturbed(act):
+        g = runs[(runs.activation == act) & ((runs.mu0 != 0) | (runs.nu0 != 1))]
+        return g.sort_values(["seed", "mu0", "nu0"])
+
+    toward = {a: R.compare(perturbed(a).d_end, perturbed(a).d0, higher_is_better=False,
+                           paired=True) for a in acts}
+    selu = perturbed("selu")
+    near = bool(((selu.mean_end.abs() <= NEAR) & ((selu.var_end - 1).abs() <= NEAR)).all())
+
+    def memory(act):
+        """The last layer's variance from the widest start over that from the narrowest
+        (mean 0, median over seeds): 1 forgets the start, the inputs' ratio carries it."""
+        g = runs[(runs.activation == act) & (runs.mu0 == 0)]
+        hi, lo = (g[g.nu0 == v].sort_values("seed").var_end.to_numpy()
+                  for v in (variances[-1], variances[0]))
+        return float(pd.Series(hi / lo).median())
+
+    return {
+        "attraction_ran": True, "attraction_fig": fig_name, "att_rec": rec,
+        "att_seeds": int(runs.seed.nunique()), "att_starts": len(starts),
+        "att_means": sorted(float(v) for v in runs.mu0.unique()), "att_vars": variances,
+        "att_held": R.claim(toward["selu"]) if near else False, "att_near": near,
+        "att_tol": NEAR, "att_selu_mean": float(selu.mean_end.abs().max()),
+        "att_selu_var": (float(selu.var_end.min()), float(selu.var_end.max())),
+        "att_cmp": {a: str(c) for a, c in toward.items()},
+        "att_toward": {a: c.a_better for a, c in toward.items()},
+        "att_memory": {a: memory(a) for a in acts},
+        "att_ratio": variances[-1] / variances[0],
+        "att_tanh_var": float(perturbed("tanh").var_end.median()),
+        "att_relu_mean": float(perturbed("relu").mean_end.median()),
+    }
 
 
 def build(sweep: Path, out: Path) -> dict:
@@ -186,6 +258,7 @@ def build(sweep: Path, out: Path) -> dict:
         "sigmoid_held": R.claim(sig_cmp) if zero_exact else False,
         "sigmoid_cmp": str(sig_cmp), "zero_exact": zero_exact,
         "cases": {c[0]: {"saturated": c[1], "grad_first": c[2]} for c in cases},
+        **attraction(sweep, out),
     }
 
 
