@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Run every experiment of the lecture notes as a Hydra multirun and write its report, showing
 # experiment k/N, elapsed and estimated remaining time.
-#   scripts/run_experiments.sh                        # all 11, in order
+#   scripts/run_experiments.sh                        # every experiment, in order
 #   scripts/run_experiments.sh optimizers basics      # some of them
 #   scripts/run_experiments.sh --update-tracked basics
-#   scripts/run_experiments.sh --long mnist1d_baselines   # the paper's 8000 steps (~30 min)
-#   scripts/run_experiments.sh --long activations   # + Swish vs ReLU on the paper's terms (~20 min)
+#   scripts/run_experiments.sh --long mnist1d_baselines   # + what its YAML's suite.long adds
 #   scripts/run_experiments.sh --jobs 1 basics        # one job at a time (default: 2 at once)
 # Sweeps and reports go under logs/<name>/multiruns/<stamp>/ (report in its report/ folder);
 # only --update-tracked rewrites the tracked experiments/<name>/README.md and figures.
@@ -14,13 +13,12 @@
 # job's numbers do not depend on how many run at once.
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
-ALL=(vanishing_gradient exploding_gradient initialization activations optimizers
-     gradient_descent_variants regularization batch_norm universal_approximation basics
-     mnist1d_baselines)
-# Rough share of the full run (seconds on 2 CPU cores), for the remaining-time estimate.
-declare -A COST=([vanishing_gradient]=150 [exploding_gradient]=90 [initialization]=90
-    [activations]=200 [optimizers]=120 [gradient_descent_variants]=120 [regularization]=120
-    [batch_norm]=90 [universal_approximation]=60 [basics]=60 [mnist1d_baselines]=60)
+# The suite is every conf/experiment/<name>.yaml with a `suite:` block (its order, rough cost in
+# seconds on 2 CPU cores, and what --long adds): nnref.experiment.suite reads them.
+ALL=()
+declare -A COST=()
+while read -r name cost; do ALL+=("$name"); COST[$name]="$cost"; done \
+    < <("$PY" -m nnref.experiment.suite list)
 TRACKED=()
 LONG=0
 JOBS=2
@@ -44,7 +42,7 @@ LAUNCHER=()
 [ "$JOBS" -gt 1 ] && LAUNCHER=(hydra/launcher=joblib "hydra.launcher.n_jobs=$JOBS")
 EXPERIMENTS=("${NAMES[@]:-${ALL[@]}}")
 for name in "${EXPERIMENTS[@]}"; do
-    if [ ! -f "conf/experiment/$name.yaml" ]; then
+    if [ -z "${COST[$name]:-}" ]; then
         echo "unknown experiment: $name (choose from: ${ALL[*]})" >&2
         exit 2
     fi
@@ -69,20 +67,16 @@ for name in "${EXPERIMENTS[@]}"; do
     mkdir -p "$(dirname "$sweep")"
     start=$(date +%s)
     long=()
-    if [ "$LONG" = 1 ] && [ "$name" = activations ]; then
-        # Swish vs ReLU on the paper's terms: batch norm, momentum SGD, a rate per depth
+    if [ "$LONG" = 1 ]; then
         mkdir -p "$sweep"
-        "$PY" experiments/activations/deep_swish.py --jobs "$JOBS" --out "$sweep/deep_swish.json" \
-            > "$sweep.deep_swish.log" 2>&1 || {
-            echo "$name: deep_swish.py failed, see $sweep.deep_swish.log" >&2; exit 1; }
-    fi
-    if [ "$LONG" = 1 ] && [ "$name" = mnist1d_baselines ]; then
-        # the paper's budget on nnref's stack, and the paper's own training loop beside it
-        long=(trainer.max_steps=8000)
-        mkdir -p "$sweep"
-        "$PY" experiments/mnist1d_baselines/paper_loop.py --out "$sweep/paper_loop.json" \
-            > "$sweep.paper_loop.log" 2>&1 || {
-            echo "$name: paper loop failed, see $sweep.paper_loop.log" >&2; exit 1; }
+        while read -r kind what jobs; do
+            if [ "$kind" = override ]; then long+=("$what"); continue; fi
+            stem="$(basename "$what" .py)"
+            extra=()
+            [ "$jobs" = 1 ] && extra=(--jobs "$JOBS")
+            "$PY" "$what" "${extra[@]}" --out "$sweep/$stem.json" > "$sweep.$stem.log" 2>&1 || {
+                echo "$name: $stem.py failed, see $sweep.$stem.log" >&2; exit 1; }
+        done < <("$PY" -m nnref.experiment.suite long "$name")
     fi
     # shellcheck disable=SC2086
     "$PY" experiments/train.py -m "experiment=$name" "hydra.sweep.dir=$sweep" "${long[@]}" \

@@ -92,7 +92,7 @@ def test_index_batches_shard_for_distributed_training():
 @pytest.mark.parametrize("bs, batches", [("full", 1), (1, 1257), (100, 13)])
 def test_batch_size_full_and_stochastic(bs, batches):
     dm = Digits(batch_size=bs)
-    loader = dm.train_dataloader()
+    loader = dm.loader("train", True)
     assert len(loader) == batches
     assert len(next(iter(loader))[0]) == min(parse_batch_size(bs, 1257), 1257)
 
@@ -114,10 +114,10 @@ def test_bad_arguments(kwargs, match):
 
 def test_augmentation_noise_and_shift_only_in_training():
     dm = build_datamodule("sine", n_samples=40, batch_size="full", noise=0.5, shift=0)
-    xb, _ = next(iter(dm.train_dataloader()))
+    xb, _ = next(iter(dm.loader("train", True)))
     x = dm.splits["train"][0]
     assert not torch.allclose(xb.sort(0).values, x.sort(0).values)
-    xv, _ = next(iter(dm.val_dataloader()))
+    xv, _ = next(iter(dm.loader("val", False)))
     torch.testing.assert_close(xv, dm.splits["val"][0])
     rolled = Digits(shift=2)
     x = torch.arange(12.0).reshape(2, 6)

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from nnref import registry
-from nnref.experiment.data import Digits, Regression1D, TensorDataModule, ToyClassification
+from nnref.experiment.data import Digits, Regression1D, TensorData, ToyClassification
 from nnref.experiment.impl import to_impl
 from nnref.experiment.lit import (
     STORY_LAYOUT,
+    DataModule,
     DivergenceGuard,
     EpochLine,
     GradientFlowMonitor,
@@ -47,10 +48,10 @@ def _curve(impl, optim, steps=30):
     torch.manual_seed(0)
     dm = build("spirals")
     net = MLP(2, 3, width=32, depth=2, activation="tanh", norm="batch", dropout=0.2)
-    lit = LitModel(net, num_outputs=3, optim=optim, optim_kwargs={"lr": 0.05}, impl=impl)
+    lit = LitModel(net, num_outputs=3, optim={"name": optim, "lr": 0.05}, impl=impl)
     rec = _Losses()
     torch.manual_seed(1)
-    _trainer(steps, [rec]).fit(lit, datamodule=dm)
+    _trainer(steps, [rec]).fit(lit, datamodule=DataModule(dm))
     return torch.stack(rec.losses), lit
 
 
@@ -77,12 +78,12 @@ def test_optimizer_without_builtin_falls_back_to_the_reference():
     missing = [n for n in registry.names("optim") if registry.spec("optim", n).builtin is None]
     if not missing:
         pytest.fail("expected an optimizer without a torch built-in (lars) to be registered")
-    lit = LitModel(MLP(4, 2), optim=missing[0], optim_kwargs={"lr": 0.1}, impl="torch")
+    lit = LitModel(MLP(4, 2), optim={"name": missing[0], "lr": 0.1}, impl="torch")
     opt = lit.configure_optimizers()
     assert isinstance(opt, registry.spec("optim", missing[0]).reference)
 
 
-class _Multilabel(TensorDataModule):
+class _Multilabel(TensorData):
     task = "multilabel"
 
     def load(self):
@@ -100,14 +101,14 @@ def test_every_task_trains(dm, loss):
     dm = dm()
     dm.setup()
     lit = LitModel(MLP(dm.input_shape[0], dm.num_outputs, width=16), task=dm.task,
-                   num_outputs=dm.num_outputs, loss=loss, optim="adam",
-                   optim_kwargs={"lr": 0.01})
+                   num_outputs=dm.num_outputs, loss={"name": loss},
+                   optim={"name": "adam", "lr": 0.01})
     trainer = L.Trainer(max_epochs=4, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(lit, datamodule=dm)
+    trainer.fit(lit, datamodule=DataModule(dm))
     first = trainer.callback_metrics["val/loss"]
     trainer.fit_loop.max_epochs = 12
-    trainer.fit(lit, datamodule=dm)
+    trainer.fit(lit, datamodule=DataModule(dm))
     assert trainer.callback_metrics["val/loss"] < first
     if dm.task != "regression":
         assert 0.5 < trainer.callback_metrics["val/acc"] <= 1.0
@@ -121,8 +122,8 @@ def build(name):
 def test_nll_and_bce_get_the_matching_output_activation():
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 1, 0, 2])
     net = MLP(4, 3, width=5)
-    ce = LitModel(net, num_outputs=3, loss="cross_entropy")
-    nll = LitModel(net, num_outputs=3, loss="nll")
+    ce = LitModel(net, num_outputs=3, loss={"name": "cross_entropy"})
+    nll = LitModel(net, num_outputs=3, loss={"name": "nll"})
     torch.testing.assert_close(nll._loss(net(x), y), ce._loss(net(x), y))
     expected = nn.functional.cross_entropy(net(x), y)
     torch.testing.assert_close(ce._loss(net(x), y), expected)
@@ -131,7 +132,7 @@ def test_nll_and_bce_get_the_matching_output_activation():
 def test_penalties_are_added_to_the_loss():
     net = MLP(4, 3, width=5)
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 1, 0, 2])
-    lit = LitModel(net, num_outputs=3, l1=0.01, l2=0.1)
+    lit = LitModel(net, num_outputs=3, regularization={"l1": 0.01, "l2": 0.1})
     weights = [m.weight for m in (net.hidden1.linear, net.hidden2.linear, net.out)]
     expected = (nn.functional.cross_entropy(net(x), y)
                 + 0.01 * sum(w.abs().sum() for w in weights)
@@ -142,7 +143,7 @@ def test_penalties_are_added_to_the_loss():
 @pytest.mark.parametrize("impl", ["reference", "torch"])
 def test_gradient_clipping(impl):
     net = MLP(4, 3, width=5)
-    lit = LitModel(net, num_outputs=3, clip_grad_norm=0.01, impl=impl)
+    lit = LitModel(net, num_outputs=3, regularization={"clip_grad_norm": 0.01}, impl=impl)
     lit.objective((torch.randn(6, 4) * 100, torch.tensor([0, 1, 2, 1, 0, 2]))).backward()
     lit.on_before_optimizer_step(None)
     total = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters()]))
@@ -150,14 +151,20 @@ def test_gradient_clipping(impl):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"task": "ranking"}, "task"), ({"l1": -1.0}, "l1"), ({"clip_grad_norm": 0.0}, "clip"),
-    ({"scheduler": "warmup"}, "scheduler"), ({"impl": "numpy"}, "impl='numpy'.*torch"),
-    ({"optim": "adamx"}, "optim='adamx'.*did you mean 'adam"),
-    ({"loss": "hinge"}, "loss='hinge'.*cross_entropy"),
-    ({"optim_kwargs": {"lr": float("inf")}}, "lr=inf is out of range"),
-    ({"optim_kwargs": {"lr": float("nan")}}, "lr=nan is out of range"),
-    ({"optim_kwargs": {"lr": 0.1, "betas": (2.0, 0.9)}}, "optim_kwargs=.*betas.*beta"),
-    ({"l2": float("inf")}, "l2=inf"),
+    ({"task": "ranking"}, "^task='ranking'"),
+    ({"regularization": {"l1": -1.0}}, r"^regularization\.l1=-1\.0 is out of range"),
+    ({"regularization": {"clip_grad_norm": 0.0}}, r"^regularization\.clip_grad_norm=0\.0"),
+    ({"optim": {"scheduler": "warmup"}}, r"^optim\.scheduler='warmup'.*step"),
+    ({"impl": "numpy"}, "^impl='numpy'.*torch"),
+    ({"optim": {"name": "adamx"}}, r"^optim\.name='adamx'.*did you mean 'adam"),
+    ({"loss": {"name": "hinge"}}, r"^loss\.name='hinge'.*cross_entropy"),
+    ({"optim": {"lr": float("inf")}}, r"^optim\.lr=inf is out of range"),
+    ({"optim": {"lr": float("nan")}}, r"^optim\.lr=nan is out of range"),
+    ({"optim": {"lr": "abc"}}, r"^optim\.lr='abc' is not a number"),
+    ({"optim": {"kwargs": {"betas": (2.0, 0.9)}}}, r"^optim\.kwargs=.*betas.*beta"),
+    ({"optim": {"kwargs": {"betaz": (0.9, 0.9)}}}, r"^optim\.kwargs=.*did you mean 'betas'"),
+    ({"optim": {"lrr": 0.1}}, r"^optim\.lrr=0\.1 is not valid: not a key of optim.*'lr'"),
+    ({"regularization": {"l2": float("inf")}}, r"^regularization\.l2=inf"),
 ])
 def test_lit_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -216,10 +223,9 @@ def test_gradient_flow_writes_tensorboard_histograms_and_figure(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
-    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim="sgd",
-                   optim_kwargs={"lr": 0.1})
+    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim={"name": "sgd", "lr": 0.1})
     _trainer(6, [GradientFlowMonitor(every_n_steps=2)], logger=logger).fit(
-        lit, datamodule=Digits(batch_size=300))
+        lit, datamodule=DataModule(Digits(batch_size=300)))
     ev = EventAccumulator(str(tmp_path / "tb"), size_guidance={"histograms": 0, "images": 0})
     ev.Reload()
     tags = ev.Tags()
@@ -243,10 +249,10 @@ def test_story_layout_puts_every_layer_on_one_chart(tmp_path):
     from tensorboard.plugins.custom_scalar import layout_pb2
 
     logger = TensorBoardLogger(str(tmp_path), name="", version="")
-    lit = LitModel(MLP(64, 10, width=8, depth=3, activation="sigmoid"), optim="sgd",
-                   optim_kwargs={"lr": 0.1})
+    lit = LitModel(MLP(64, 10, width=8, depth=3, activation="sigmoid"),
+                   optim={"name": "sgd", "lr": 0.1})
     _trainer(2, [GradientFlowMonitor(every_n_steps=1, histograms=False, figure=False)],
-             logger=logger).fit(lit, datamodule=Digits(batch_size=300))
+             logger=logger).fit(lit, datamodule=DataModule(Digits(batch_size=300)))
     ev = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
     ev.Reload()
     [event] = ev.Tensors("custom_scalars__config__")
@@ -271,11 +277,11 @@ def test_gradient_flow_figure_spans_the_data_with_readable_labels():
 
 
 def test_epoch_line_prints_one_line_per_epoch(capsys):
-    lit = LitModel(MLP(64, 10, width=8), optim="sgd", optim_kwargs={"lr": 0.1})
+    lit = LitModel(MLP(64, 10, width=8), optim={"name": "sgd", "lr": 0.1})
     trainer = L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
                         enable_model_summary=False, limit_train_batches=2, limit_val_batches=1,
                         callbacks=[EpochLine()])
-    trainer.fit(lit, datamodule=Digits(batch_size=64))
+    trainer.fit(lit, datamodule=DataModule(Digits(batch_size=64)))
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     last = float(lines[-1].split("train/loss_epoch ")[1].split()[0])
@@ -284,9 +290,9 @@ def test_epoch_line_prints_one_line_per_epoch(capsys):
 
 def test_divergence_guard_stops_cleanly():
     guard = DivergenceGuard()
-    lit = LitModel(MLP(64, 10, width=16, depth=3), optim="sgd", optim_kwargs={"lr": 1e6})
+    lit = LitModel(MLP(64, 10, width=16, depth=3), optim={"name": "sgd", "lr": 1e6})
     trainer = _trainer(200, [guard])
-    trainer.fit(lit, datamodule=Digits(batch_size=64))
+    trainer.fit(lit, datamodule=DataModule(Digits(batch_size=64)))
     assert guard.diverged == 1
     assert trainer.global_step < 200 and guard.diverged_step <= trainer.global_step
     assert trainer.state.finished
@@ -349,10 +355,10 @@ def test_gradient_flow_logs_a_figure_every_epoch_from_one_layout(tmp_path, monke
 
     monkeypatch.setattr(callbacks._FlowFigure, "__init__", counting_init)
     logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
-    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim="sgd",
-                   optim_kwargs={"lr": 1e-4})  # small steps: the norms keep their decade
+    # small steps: the norms keep their decade
+    lit = LitModel(MLP(64, 10, width=8, activation="tanh"), optim={"name": "sgd", "lr": 1e-4})
     monitor = GradientFlowMonitor(every_n_steps=1, histograms=False)
-    _trainer(4, [monitor], logger=logger).fit(lit, datamodule=Digits(batch_size=629))
+    _trainer(4, [monitor], logger=logger).fit(lit, datamodule=DataModule(Digits(batch_size=629)))
     ev = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0})
     ev.Reload()
     assert [e.step for e in ev.Images("gradient_flow")] == [2, 4]  # 2 epochs of 2 steps
@@ -365,12 +371,11 @@ def test_epoch_train_loss_and_accuracy(name):
     dm = Digits(batch_size=100) if name == "digits" else build(name)
     dm.setup()
     net = MLP(math.prod(dm.input_shape), dm.num_outputs, width=16)
-    lit = LitModel(net, task=dm.task, num_outputs=dm.num_outputs, optim="sgd",
-                   optim_kwargs={"lr": 0.0})
+    lit = LitModel(net, task=dm.task, num_outputs=dm.num_outputs, optim={"name": "sgd", "lr": 0.0})
     trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False,
                         limit_val_batches=0)
-    trainer.fit(lit, datamodule=dm)
+    trainer.fit(lit, datamodule=DataModule(dm))
     x, y = dm.splits["train"]
     with torch.no_grad():
         out = net(x)
@@ -386,10 +391,11 @@ def test_epoch_train_loss_and_accuracy(name):
 @pytest.mark.parametrize("scheduler, kwargs", [("step", {"step_size": 1, "gamma": 0.5}),
                                                ("exponential", {"gamma": 0.5})])
 def test_scheduler_steps_once_per_epoch(scheduler, kwargs):
-    lit = LitModel(MLP(64, 10, width=8), optim="sgd", optim_kwargs={"lr": 0.4},
-                   scheduler=scheduler, scheduler_kwargs=kwargs)
+    lit = LitModel(MLP(64, 10, width=8), optim={"name": "sgd", "lr": 0.4,
+                                                           "scheduler": scheduler,
+                                                           "scheduler_kwargs": kwargs})
     trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(lit, datamodule=Digits(batch_size=256))
+    trainer.fit(lit, datamodule=DataModule(Digits(batch_size=256)))
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 3)
     assert trainer.global_step == 3 * 5

@@ -4,9 +4,11 @@ built-in, default arguments, family and a one-line note — for every kind of co
 Everything that builds components by name reads it: :func:`get`, :mod:`nnref.swap`, the
 experiment stack's config groups and the ``python -m nnref list`` table. How each component is
 *tested* lives in :mod:`nnref.verify.cases`, never here. A user's own component joins with
-:func:`register` (and :func:`nnref.verify.register` to have it verified as well).
+:func:`register` (and :func:`nnref.verify.register` to have it verified as well), called by the
+user's code or by an installed package's ``nnref.components`` entry point
+(:data:`ENTRY_POINT_GROUP`), which the registry loads the first time it is asked.
 
-Kinds: ``activation``, ``loss``, ``init``, ``optim``, ``dropout``, ``norm``.
+Kinds: ``activation``, ``loss``, ``init``, ``optim``, ``dropout``, ``norm``, ``recurrent``.
 
 Example::
 
@@ -34,6 +36,7 @@ from nnref import init as I  # noqa: E741
 from nnref import losses as L
 from nnref import normalization as N
 from nnref import optim as O
+from nnref import recurrent as R
 
 __all__ = [
     "did_you_mean",
@@ -45,7 +48,9 @@ __all__ = [
     "OPTIMIZERS",
     "DROPOUT",
     "NORMALIZATION",
+    "RECURRENT",
     "KINDS",
+    "ENTRY_POINT_GROUP",
     "get",
     "spec",
     "names",
@@ -96,6 +101,16 @@ class Spec:
                 )
             return self.builtin
         raise ValueError(f"impl must be 'reference' or 'torch', got {impl!r}")
+
+    def build(self, impl: str = "reference", **kwargs: Any) -> Any:
+        """This component from ``impl`` with its defaults under ``kwargs``: an instance for the
+        kinds built into objects, the class or function with its keyword arguments bound for
+        the others (initializers, optimizers)."""
+        target = self.target(impl)
+        merged = {**self.defaults, **kwargs}
+        if self.kind in _INSTANTIATED:
+            return target(**merged)
+        return functools.partial(target, **merged)
 
 
 class UnknownNameError(KeyError):
@@ -291,6 +306,28 @@ NORMALIZATION: dict[str, Spec] = _table(
          aliases=("batchnorm2d", "bn2d"), family="batch_norm", note="per-channel over N, H, W"),
 )
 
+# ---------------------------------------------------------------------------------------------
+# Recurrent cells and layers
+# ---------------------------------------------------------------------------------------------
+RECURRENT: dict[str, Spec] = _table(
+    Spec("rnn", "recurrent", R.RNN, nn.RNN, aliases=("rnn_tanh", "elman"), family="rnn",
+         note="h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh); gradients through time vanish "
+              "or explode with the spectral radius of W_hh"),
+    Spec("rnn_relu", "recurrent", R.RNN, nn.RNN, defaults={"nonlinearity": "relu"},
+         family="rnn", note="the Elman RNN with ReLU (nonlinearity='relu')"),
+    Spec("lstm", "recurrent", R.LSTM, nn.LSTM, family="gated",
+         note="gates i, f, g, o; the cell state's path is scaled by f only (the notes' remedy "
+              "for vanishing and exploding gradients); proj_size as torch"),
+    Spec("gru", "recurrent", R.GRU, nn.GRU, family="gated",
+         note="gates r, z, n with r applied after W_hn h (torch's form; the paper's resets h "
+              "first)"),
+    Spec("rnn_cell", "recurrent", R.RNNCell, nn.RNNCell, aliases=("rnn_tanh_cell",),
+         family="cell", note="one step of the Elman RNN, tanh or relu"),
+    Spec("lstm_cell", "recurrent", R.LSTMCell, nn.LSTMCell, family="cell",
+         note="one LSTM step: (h, c) -> (h', c')"),
+    Spec("gru_cell", "recurrent", R.GRUCell, nn.GRUCell, family="cell", note="one GRU step"),
+)
+
 KINDS: dict[str, dict[str, Spec]] = {
     "activation": ACTIVATIONS,
     "loss": LOSSES,
@@ -298,18 +335,49 @@ KINDS: dict[str, dict[str, Spec]] = {
     "optim": OPTIMIZERS,
     "dropout": DROPOUT,
     "norm": NORMALIZATION,
+    "recurrent": RECURRENT,
 }
 
 # Kinds whose entries are built into objects by get(); the others (initializers, optimizers)
 # need more arguments (a tensor, the parameters), so get() binds the keyword arguments instead.
-_INSTANTIATED = frozenset({"activation", "loss", "dropout", "norm"})
+_INSTANTIATED = frozenset({"activation", "loss", "dropout", "norm", "recurrent"})
 
 
 def _canonical(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
+# Installed packages add components through this entry-point group: each entry names a module
+# (importing it registers) or a callable (called with no arguments).
+ENTRY_POINT_GROUP = "nnref.components"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Load every ``nnref.components`` entry point once, the first time the registry is asked
+    for a name: a user's package registers its components with no import in the user's code.
+    A broken entry point is a warning naming it, never a registry that stops working."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True  # first: loading registers, which asks the registry again
+    import importlib.metadata
+    import types
+    import warnings
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            if callable(loaded) and not isinstance(loaded, types.ModuleType):
+                loaded()
+        except Exception as e:  # a third-party package's failure, reported with its name
+            warnings.warn(f"nnref: the {ENTRY_POINT_GROUP} entry point {ep.name!r} "
+                          f"({ep.value}) failed to load: {type(e).__name__}: {e}",
+                          RuntimeWarning, stacklevel=2)
+
+
 def _kind_table(kind: str) -> dict[str, Spec]:
+    _load_entry_points()
     try:
         return KINDS[kind]
     except KeyError:
@@ -361,12 +429,7 @@ def get(kind: str, name: str, impl: str = "reference", **kwargs: Any) -> Any:
         UnknownNameError: (a ``KeyError``) for an unknown kind or name, listing the valid ones.
         LookupError: for ``impl="torch"`` on a component torch does not have.
     """
-    s = spec(kind, name)
-    target = s.target(impl)
-    merged = {**s.defaults, **kwargs}
-    if kind in _INSTANTIATED:
-        return target(**merged)
-    return functools.partial(target, **merged)
+    return spec(kind, name).build(impl, **kwargs)
 
 
 def register(new: Spec) -> Spec:

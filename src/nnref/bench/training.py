@@ -19,7 +19,7 @@ from nnref import registry
 from nnref.bench._harness import Table, measure, ratio
 from nnref.experiment.data import Digits, IndexBatches
 from nnref.experiment.impl import to_impl
-from nnref.experiment.lit import LitModel
+from nnref.experiment.lit import DataModule, LitModel
 from nnref.experiment.models import MLP
 
 __all__ = ["run"]
@@ -53,13 +53,13 @@ def _lightning(dm: Digits, device: torch.device, impl: str, steps: int):
 
     def fit() -> None:
         torch.manual_seed(0)
-        lit = LitModel(MLP(64, 10, width=64, depth=2), optim="adam",
-                       optim_kwargs={"lr": 1e-3}, impl=impl)
+        lit = LitModel(MLP(64, 10, width=64, depth=2), optim={"name": "adam", "lr": 1e-3},
+                       impl=impl)
         trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False,
                             enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, limit_val_batches=0,
                             num_sanity_val_steps=0)
-        trainer.fit(lit, datamodule=dm)
+        trainer.fit(lit, datamodule=DataModule(dm))
 
     return fit
 

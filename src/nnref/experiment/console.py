@@ -20,8 +20,12 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "SweepCallback",
-           "KNOWN_WARNINGS"]
+__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "remove_run_dir",
+           "SweepCallback", "SWEEP_FAILURES", "KNOWN_WARNINGS"]
+
+# The failed jobs of the last sweep this process launched, ``(job, reason)``: the entry point
+# exits 1 when there are any.
+SWEEP_FAILURES: list[tuple[str, str]] = []
 
 # (message regex, module regex) of warnings third-party code raises about its own internals;
 # nothing here can be acted on by a user of nnref.
@@ -31,6 +35,9 @@ KNOWN_WARNINGS = [
      r"lightning\.pytorch\.utilities\._pytree"),
     # tbparse (reading a sweep back for its report) sorts with pandas' inplace keyword
     (r"The inplace keyword in DataFrame\.sort_values is deprecated", r"tbparse\b"),
+    # Lightning's hint on any machine with Slurm installed, though the run is not a Slurm job
+    (r"The `srun` command is available on your system but is not used",
+     r"lightning\.fabric\.plugins\.environments\.slurm"),
 ]
 # Lightning's log lines that advertise other products, or restate the defaults, rather than
 # describe the run.
@@ -94,6 +101,27 @@ def tensorboard_command(logdir: Path | str) -> str:
     return f"{exe if exe.is_file() else 'tensorboard'} --logdir {logdir}"
 
 
+def remove_run_dir(out: Path, log_dir: str | Path) -> None:
+    """Remove the run directory ``out`` (Hydra made it before the task ran) and the folders
+    above it, up to ``log_dir``, that are left empty."""
+    import shutil
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # Hydra's train.log handler, which would recreate it
+        if (isinstance(handler, logging.FileHandler)
+                and Path(handler.baseFilename).is_relative_to(out)):
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(out, ignore_errors=True)
+    for parent in out.parents:
+        if parent == Path(log_dir) or not parent.is_relative_to(log_dir):
+            break
+        try:
+            parent.rmdir()
+        except OSError:  # not empty: other runs live there
+            break
+
+
 class SweepCallback(Callback):
     """Hydra callback (``conf/hydra/default.yaml``): before a sweep, the folder of an SQLite
     study storage is made (Optuna opens the file before any job directory exists); after it,
@@ -106,9 +134,11 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config, **kwargs) -> None:
         from nnref.experiment import reporting
+        from nnref.experiment.cli import sweep_status
 
         sweep = Path(config.hydra.sweep.dir)
         log = logging.getLogger("nnref.train")
+        SWEEP_FAILURES[:] = sweep_status(sweep)
         try:
             md = reporting.quick_report(sweep)
         except (FileNotFoundError, ValueError, KeyError) as e:
@@ -117,3 +147,8 @@ class SweepCallback(Callback):
             print(md.read_text().split("\n## Figures")[0], flush=True)  # findings and table
             log.info("report: %s", md)
         log.info("inspect it: %s", tensorboard_command(sweep))
+        for job, reason in SWEEP_FAILURES:
+            log.error("job %s failed: %s", job, reason)
+        if SWEEP_FAILURES:
+            log.error("%d of the sweep's jobs failed (the others finished): exit status 1",
+                      len(SWEEP_FAILURES))

@@ -8,6 +8,7 @@ range). ``train()`` re-labels it with the config key the argument came from and 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from nnref.registry import did_you_mean
 
 __all__ = ["ArgumentError", "ConfigError", "choice", "check", "is_number", "is_int",
-           "did_you_mean"]
+           "did_you_mean", "options"]
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,9 @@ class ArgumentError(ValueError):
                     f"{did_you_mean(self.value, self.choices)}")
         if self.reason:
             return f"{key}={self.value!r} is not valid: {self.reason}"
+        if self.value is None or isinstance(self.value, (str, bool)):
+            # a range was asked for: text (``optim.lr=abc``), a flag or null is no number at all
+            return f"{key}={self.value!r} is not a number; must be {self.allowed}"
         return f"{key}={self.value!r} is out of range; must be {self.allowed}"
 
 
@@ -65,3 +69,21 @@ def choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
     if value not in choices:
         raise ArgumentError(name, value, choices=choices)
+
+
+def options(target: Any) -> list[str]:
+    """Keyword arguments ``target`` accepts (a class: its ``__init__`` and, while one passes
+    ``**kwargs`` on, those up its hierarchy)."""
+    found: list[str] = []
+    fns = [c.__init__ for c in target.__mro__ if "__init__" in vars(c)] \
+        if inspect.isclass(target) else [target]
+    for fn in fns:
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        found += [p.name for p in params if p.name != "self" and p.name not in found
+                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return found

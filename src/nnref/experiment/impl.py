@@ -9,14 +9,14 @@ Components torch lacks stay the reference, and a log line says which.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from nnref import registry, regularization, swap
-from nnref.experiment.errors import ArgumentError, choice
+from nnref.experiment.errors import ArgumentError, choice, did_you_mean, options
 
 __all__ = ["IMPLS", "check_impl", "to_impl", "component", "clip_grad_norm_fn"]
 
@@ -42,22 +42,43 @@ def to_impl(module: nn.Module, impl: str) -> nn.Module:
     return module
 
 
-def component(kind: str, name: str, impl: str, **kwargs: Any) -> Any:
-    """``registry.get(kind, name, impl, **kwargs)`` for a component that is not a module
-    (optimizer), falling back to the reference, with a log line, where torch has none.
+def component(kind: str, name: str | type, impl: str = "reference",
+              offer: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    """The one factory of the experiment stack: component ``name`` of ``kind`` (a registry
+    name or alias, or a class, which is built as it is) from ``impl``, with ``kwargs``.
+
+    The Spec is resolved once. Where torch has no built-in, ``impl="torch"`` falls back to the
+    reference with a log line. ``offer`` holds keyword arguments passed only if the
+    constructor names them, so one call site can offer ``num_features`` to every activation
+    and only the per-unit ones (``apl``) take it.
 
     Raises:
-        ArgumentError: for a name that is not registered (choices: every name and alias).
+        ArgumentError: naming ``kind`` for a name that is not registered (choices: every name
+            and alias); naming ``kwargs`` for an argument the component does not take (its
+            arguments, with a did-you-mean).
     """
     check_impl(impl)
-    try:
-        spec = registry.spec(kind, name)
-    except registry.UnknownNameError:
-        raise ArgumentError(kind, name, choices=registry.names(kind, aliases=True)) from None
-    if impl == "torch" and spec.builtin is None:
-        log.info("%s '%s' has no torch built-in: using the reference", kind, spec.name)
-        impl = "reference"
-    return registry.get(kind, spec.name, impl=impl, **kwargs)
+    if isinstance(name, type):
+        target, spec = name, None
+    else:
+        try:
+            spec = registry.spec(kind, name)
+        except registry.UnknownNameError:
+            raise ArgumentError(kind, name, choices=registry.names(kind, aliases=True)) from None
+        if impl == "torch" and spec.builtin is None:
+            log.info("%s '%s' has no torch built-in: using the reference", kind, spec.name)
+            impl = "reference"
+        target = spec.target(impl)
+    own = options(target)
+    for key in kwargs:
+        if key not in own:
+            label = getattr(spec, "name", getattr(target, "__name__", target))
+            raise ArgumentError("kwargs", kwargs, reason=(
+                f"{key!r} is not an argument of {label}; its arguments: "
+                f"{', '.join(own) or '(none)'}{did_you_mean(key, own)}"))
+    if offer:
+        kwargs = {**{k: v for k, v in offer.items() if k in own}, **kwargs}
+    return target(**kwargs) if spec is None else spec.build(impl, **kwargs)
 
 
 def clip_grad_norm_fn(impl: str) -> Callable[..., torch.Tensor]:

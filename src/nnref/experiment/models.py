@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,39 +22,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnref import registry
 from nnref.experiment.errors import ArgumentError, check, choice, is_int, is_number
+from nnref.experiment.impl import component
 from nnref.init import init_model
 from nnref.regularization import GaussianNoise
 
-__all__ = ["MLP", "SmallCNN", "Block", "build_component", "init_weights", "TIES", "NORMS",
+__all__ = ["MLP", "SmallCNN", "Block", "init_weights", "TIES", "NORMS",
            "DROPOUT_MODES"]
 
 TIES = ("none", "hidden", "io")
 NORMS = (None, "batch")
 DROPOUT_MODES = ("inverted", "classic")
-
-
-def build_component(kind: str, name: str, offer: Mapping[str, Any] | None = None,
-                    **kwargs: Any) -> Any:
-    """The reference ``registry.get(kind, name, **kwargs)``; models are built from references
-    only (``impl="torch"`` swaps them afterwards, :mod:`nnref.experiment.impl`).
-
-    ``offer`` holds keyword arguments passed only if the component's constructor names them,
-    so one call site can offer ``num_features`` to every activation and only the per-unit ones
-    (``apl``) take it; ``kwargs`` are always passed.
-
-    Raises:
-        ArgumentError: naming ``kind`` for an unregistered name, with every name and alias.
-    """
-    try:
-        spec = registry.spec(kind, name)
-    except registry.UnknownNameError:
-        raise ArgumentError(kind, name, choices=registry.names(kind, aliases=True)) from None
-    if offer:
-        params = inspect.signature(spec.reference).parameters
-        kwargs = {**{k: v for k, v in offer.items() if k in params}, **kwargs}
-    return registry.get(kind, spec.name, **kwargs)
 
 
 def init_weights(model: nn.Module, init: str | None, **kwargs: Any) -> nn.Module:
@@ -68,7 +45,7 @@ def init_weights(model: nn.Module, init: str | None, **kwargs: Any) -> nn.Module
     """
     if init is None:
         return model
-    return init_model(model, build_component("init", init, **kwargs))
+    return init_model(model, component("init", init, **kwargs))
 
 
 def _rate(name: str, value: Any) -> None:
@@ -81,27 +58,29 @@ def _positive_int(name: str, value: Any) -> None:
 
 def _activation(name: str, features: int, kwargs: Mapping[str, Any] | None) -> nn.Module:
     try:
-        return build_component("activation", name, offer={"num_features": features},
-                               **dict(kwargs or {}))
+        return component("activation", name, offer={"num_features": features},
+                         **dict(kwargs or {}))
     except ArgumentError as e:
+        if e.name == "kwargs":  # named against the activation's own arguments
+            raise ArgumentError("activation_kwargs", e.value, reason=e.reason) from None
         raise ArgumentError("activation", e.value, choices=e.choices) from None
 
 
 def _norm(norm: str | None, features: int, dims: int) -> nn.Module | None:
     if norm is None:
         return None
-    return build_component("norm", f"batch_norm{dims}d", num_features=features)
+    return component("norm", f"batch_norm{dims}d", num_features=features)
 
 
 def _dropout(p: float, mode: str = "inverted") -> nn.Module | None:
     if p == 0:
         return None
-    return build_component("dropout", "dropout", p=p, mode=mode)
+    return component("dropout", "dropout", p=p, mode=mode)
 
 
 def _linear(in_f: int, out_f: int, bias: bool, dropconnect: float) -> nn.Module:
     if dropconnect > 0:
-        return build_component("dropout", "dropconnect", in_features=in_f, out_features=out_f,
+        return component("dropout", "dropconnect", in_features=in_f, out_features=out_f,
                                bias=bias, p=dropconnect)
     return nn.Linear(in_f, out_f, bias=bias)
 

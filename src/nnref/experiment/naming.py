@@ -25,6 +25,8 @@ from omegaconf import OmegaConf
 
 __all__ = ["run_name", "sweep_keys", "swept_keys"]
 
+# Leaves that say nothing without their group (init.name, loss.name): named by the group.
+GENERIC_LEAVES = ("name",)
 # A name for a run that changed nothing.
 DEFAULTS = "defaults"
 # File systems take 255 bytes per name; a longer name keeps its start and a hash of the whole.
@@ -45,6 +47,8 @@ def run_name(overrides: Iterable[str], exclude: Iterable[str] = (), kv_sep: str 
 
     >>> run_name(["seed=1", "model.depth=10", "model.activation=sigmoid", "data=moons"])
     'data=moons,activation=sigmoid,depth=10,seed=1'
+    >>> run_name(["init.name=xavier_normal", "optim.lr=0.1"])
+    'init=xavier_normal,lr=0.1'
     >>> run_name(["model.dropout=0.1", "data.dropout=0.2"])
     'data.dropout=0.2,model.dropout=0.1'
     >>> run_name(["experiment=basics", "paths.log_dir=/tmp"], exclude=["experiment",
@@ -61,7 +65,9 @@ def run_name(overrides: Iterable[str], exclude: Iterable[str] = (), kv_sep: str 
     leaves = [k.rpartition(".")[2] for k in keys]
 
     def short(key: str) -> str:
-        leaf = key.rpartition(".")[2]
+        group, _, leaf = key.rpartition(".")
+        if leaf in GENERIC_LEAVES and group:
+            return group  # init.name=xavier_normal reads as the group's choice: init=...
         # the leaf alone must name one key and must not read as a group (data, model, optim)
         return leaf if leaves.count(leaf) == 1 and leaf not in keys else key
 

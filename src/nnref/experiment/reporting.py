@@ -451,6 +451,12 @@ def main(build: Callable[[Path, Path], Mapping[str, object]], here: Path,
 
 # --- the quick report of any sweep (scripts/run.sh) ------------------------------------------
 
+# A job whose training loss ends non-finite, or grew this many times over its first logged
+# value, diverged (whether or not the divergence guard stopped it).
+GROWTH = 1000.0
+_LOSSES = ("train/loss_step", "train/loss_epoch")
+
+
 def _short(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
@@ -477,83 +483,172 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def swept_keys(sweep: Path) -> list[str]:
+    """The keys a sweep varied (its command line's sweeps and its sweeper's params), in the
+    order of the command line; ``[]`` for a single run."""
+    from nnref.experiment.naming import sweep_keys
+
+    saved = Path(sweep) / "multirun.yaml"
+    if not saved.is_file():
+        return []
+    hydra = yaml.safe_load(saved.read_text()).get("hydra", {})
+    keys = sweep_keys(hydra.get("sweeper") or {}, sweep)
+    task = [o.split("=", 1)[0].lstrip("+~") for o in (hydra.get("overrides") or {}).get(
+        "task") or []]
+    return sorted(keys, key=lambda k: (task.index(k) if k in task else len(task), k))
+
+
+def _diverged(r: pd.Series) -> bool:
+    """Non-finite or grown :data:`GROWTH` times: the guard's flag, or the losses' own record."""
+    if float(r.get("diverged", 0) or 0) > 0:
+        return True
+    for tag in _LOSSES:
+        first, top, last = (r.get(f"{tag}@first"), r.get(f"{tag}@max"), r.get(tag))
+        if first is None or pd.isna(first):
+            continue
+        if not all(math.isfinite(float(v)) for v in (top, last) if v is not None):
+            return True
+        if float(first) > 0 and float(top) >= GROWTH * float(first):
+            return True
+    return False
+
+
+def _jobs_table(sweep: Path) -> tuple[pd.DataFrame, dict[int, pd.DataFrame], list[str]]:
+    """Every job of the sweep (those that failed before logging anything too): its swept
+    values, logged scalars, ``status``/``reason`` (``result.yaml``) and ``diverged``."""
+    t, curves = load(sweep)
+    keys = swept_keys(sweep)
+    rows = {str(Path(d)): r for d, r in zip(t["dir"], t.to_dict("records"), strict=True)} \
+        if len(t) else {}
+    out = []
+    for saved in sorted(Path(sweep).rglob(".hydra/overrides.yaml"),
+                        key=lambda f: (_job_num(f.parent.parent), natural(f.parent.parent.name))):
+        job = saved.parent.parent
+        row = dict(rows.get(str(job), {"job": -1, "dir": str(job)}))
+        ratio = curve(curves, row["job"], RATIO) if row["job"] >= 0 else None
+        # the step of the last gradient measurement: the verdict needs one past step 0
+        row["ratio_step"] = float(ratio.step.max()) if ratio is not None and len(ratio) \
+            else math.nan
+        row.update({k: v for k, v in params(job).items() if k not in row})
+        result = job / "result.yaml"
+        record = yaml.safe_load(result.read_text()) if result.is_file() else {}
+        row["status"] = record.get("status", "no result")
+        row["reason"] = record.get("reason", "the job was killed or is still running")
+        row["chance"] = (record.get("metrics") or {}).get("chance/acc", math.nan)
+        out.append(row)
+    table = pd.DataFrame(out)
+    for k in keys:  # lists and dicts as text: one column per swept key, comparable values
+        table[k] = table[k].map(lambda v: v if isinstance(v, (int, float, str)) else str(v)) \
+            if k in table else math.nan
+    table["diverged"] = table.apply(_diverged, axis=1).astype(int) if len(table) else []
+    return table, curves, keys
+
+
+def _by_point(t: pd.DataFrame, keys: Sequence[str]):
+    """Groups of jobs that differ only in their seed: no statistic pools swept values."""
+    point = [k for k in keys if _short(k) != "seed"]
+    if not point:
+        return [((), t)]
+    return [(k if isinstance(k, tuple) else (k,), g)
+            for k, g in t.groupby(point, sort=False, dropna=False)]
+
+
 def _findings(t: pd.DataFrame, keys: Sequence[str]) -> list[str]:
     """Sentences on what the sweep shows, from its numbers alone."""
     out = []
-    act = next((k for k in keys if _short(k) == "activation"), None)
-    depth = next((k for k in keys if _short(k) == "depth"), None)
-    groups = list(t.groupby(act, sort=False)) if act else [("the network", t)]
+    point = [k for k in keys if _short(k) != "seed"]
+    seeds = "seed" in map(_short, keys)
+    ok = t[t.status.isin(["ok", "diverged"])]
 
-    def by_depth(g: pd.DataFrame, col: str) -> pd.Series:
-        if depth:
-            return g.groupby(depth, sort=True)[col].median()
-        return pd.Series([float(g[col].median())], index=[None])
+    def label(key: tuple) -> str:
+        return ", ".join(f"{_short(k)}={fmt(v)}" for k, v in zip(point, key, strict=True)) \
+            or "the run"
 
-    def at(d: object) -> str:
-        return f" at depth {d}" if d is not None else ""
+    def stat(g: pd.DataFrame, col: str) -> str:
+        v = g[col].astype(float).dropna()
+        if not len(v):
+            return "nan"
+        return fmt(float(v.median())) + (f" (median of {len(v)} seeds, {fmt(float(v.min()))}"
+                                         f"-{fmt(float(v.max()))})" if seeds and len(v) > 1
+                                         else "")
 
-    if f"{RATIO}@first" in t:
-        verdicts = {}
-        for a, g in groups:
-            r = by_depth(g, f"{RATIO}@first")
-            out.append(f"At initialisation, {a}'s gradient at the first layer is "
-                       + ", ".join(f"{sci(v)} of the last{at(d)}" if i == 0 else
-                                   f"{sci(v)}{at(d)}" for i, (d, v) in enumerate(r.items()))
-                       + ".")
-            deepest = float(r.iloc[-1])
-            verdicts[a] = ("vanishes" if deepest < 1e-2 else
-                           "explodes" if deepest > 1e2 else "keeps its size")
-        out.append(f"Verdict{at(t[depth].max() if depth else None)}: "
-                   + "; ".join(f"{a} {v}" for a, v in verdicts.items())
-                   + " (a first/last ratio below 10^-2 vanishes, above 10^2 explodes).")
-    if "val/acc" in t:
-        out.append("Validation accuracy at the end: " + "; ".join(
-            f"{a} " + ", ".join(f"{fmt(v)}{at(d)}" for d, v in by_depth(g, "val/acc").items())
-            for a, g in groups) + ".")
-    if "diverged" in t and t["diverged"].astype(float).sum() > 0:
-        bad = t[t["diverged"].astype(float) > 0]
-        out.append(f"{len(bad)} of {len(t)} jobs diverged: "
+    gradient_sweep = any(_short(k) in ("activation", "depth") for k in keys)
+    if gradient_sweep and f"{RATIO}@first" in ok:
+        out.append("At initialisation, the first layer's gradient is this fraction of the "
+                   "last's: " + "; ".join(f"{label(k)}: {stat(g, f'{RATIO}@first')}"
+                                          for k, g in _by_point(ok, keys)) + ".")
+        trained = ok["ratio_step"].astype(float) > 0
+        if trained.any():
+            verdicts = []
+            for k, g in _by_point(ok[trained], keys):
+                r = float(g[RATIO].astype(float).median())
+                word = "vanishes" if r < 1e-2 else "explodes" if r > 1e2 else "keeps its size"
+                verdicts.append(f"{label(k)} {word} ({sci(r)})")
+            out.append("After training (the last gradient measured past step 0): "
+                       + "; ".join(verdicts) + " (a first/last ratio below 10^-2 vanishes, "
+                       "above 10^2 explodes).")
+        else:
+            out.append("No gradient was measured after training began (fewer steps than "
+                       "callbacks.gradient_flow.every_n_steps), so no verdict after training.")
+    if "val/acc" in ok:
+        chance = ok["chance"].astype(float).dropna()
+        at = (f" (chance: {fmt(float(chance.max()))}, always the most frequent class)"
+              if len(chance) else "")
+        out.append(f"Validation accuracy at the end{at}: " + "; ".join(
+            f"{label(k)}: {stat(g, 'val/acc')}" for k, g in _by_point(ok, keys)) + ".")
+    bad = t[t.diverged > 0]
+    if len(bad):
+        out.append(f"{len(bad)} of {len(t)} jobs diverged (a non-finite loss, or one grown "
+                   f"{GROWTH:g} times over its start): "
                    + "; ".join(_label(r, keys) for _, r in bad.iterrows()) + ".")
+    failed = t[~t.status.isin(["ok", "diverged"])]
+    if len(failed):
+        out.append(f"{len(failed)} of {len(t)} jobs failed: " + "; ".join(
+            f"{_label(r, keys)} ({r.status}: {r.reason})" for _, r in failed.iterrows()) + ".")
     return out
 
 
 def quick_report(sweep: Path) -> Path:
     """Write ``report.md``, ``loss_curves.png`` and ``grad_norms.png`` into ``sweep``."""
     sweep = Path(sweep)
-    t, curves = load(sweep)
+    t, curves, keys = _jobs_table(sweep)
     if not len(t):
-        raise FileNotFoundError(f"no TensorBoard event files under {sweep}")
-    keys = [k for k in params(Path(t.dir.iloc[0])) if t[k].nunique(dropna=False) > 1]
+        raise FileNotFoundError(f"no job under {sweep}")
     # activation picks the colour and depth the line style, wherever they were on the line
     keys.sort(key=lambda k: {"activation": 0, "depth": 1}.get(_short(k), 2))
-    styles = _styles(t, keys)
+    logged = t[t.job >= 0]
+    styles = _styles(logged, keys)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (_, r), style in zip(t.iterrows(), styles, strict=True):
+    for (_, r), style in zip(logged.iterrows(), styles, strict=True):
         c = curve(curves, r.job, "train/loss_step")
         ax.plot(c.step, c.value, lw=1.2, label=_label(r, keys), **style | {"marker": None})
     ax.set(xlabel="step", ylabel="training loss", yscale="log")
-    ax.legend(ncol=2)
+    if len(logged):
+        ax.legend(ncol=2)
     savefig(fig, sweep / "loss_curves.png", dpi=110)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (_, r), style in zip(t.iterrows(), styles, strict=True):
+    for (_, r), style in zip(logged.iterrows(), styles, strict=True):
         tags = sorted((k for k in r.index if k.startswith("grad_norm/") and k.endswith("@first")
                        and isinstance(r[k], float) and not math.isnan(r[k])), key=natural)
         ax.plot(range(1, len(tags) + 1), [r[k] for k in tags], lw=1.2, ms=4,
                 label=_label(r, keys), **{"marker": "o"} | style)
     ax.set(xlabel="layer (1 = input side)", ylabel="gradient L2 norm at initialisation",
            yscale="log")
-    ax.legend(ncol=2)
+    if len(logged):
+        ax.legend(ncol=2)
     savefig(fig, sweep / "grad_norms.png", dpi=110)
 
-    cols = ["job", *keys, *(c for c in (f"{RATIO}@first", RATIO, "train/loss_epoch",
-                                         "val/loss", "val/acc", "diverged") if c in t)]
+    cols = [*keys, *(c for c in (f"{RATIO}@first", RATIO, "train/loss_epoch", "val/loss",
+                                 "val/acc") if c in t), "diverged", "status"]
     table = t[cols].rename(columns={k: _short(k) for k in keys} | {
-        f"{RATIO}@first": "first/last grad at init", RATIO: "first/last grad at end"})
+        f"{RATIO}@first": "first/last grad at init", RATIO: "first/last grad at end",
+        "train/loss_epoch": "train/loss"})
+    table.insert(0, "job", [Path(d).name for d in t.dir])
     md = sweep / "report.md"
     md.write_text(
-        f"# Sweep report: {sweep}\n\n## What it shows\n\n"
+        f"# Sweep report: {_shown(sweep)}\n\n## What it shows\n\n"
         + "\n\n".join(_findings(t, keys)) + "\n\n## Jobs\n\n" + _markdown(table)
         + "\n\n## Figures\n\n![training loss](loss_curves.png)\n\n*Training loss at every "
         "logged step, one line per job (colour: "
@@ -563,6 +658,16 @@ def quick_report(sweep: Path) -> Path:
         "initialisation, input side first: a line falling to the left is a gradient that "
         "vanishes on its way back, one rising to the left explodes.*\n")
     return md
+
+
+def _shown(sweep: Path) -> str:
+    """The sweep as the report names it: from the experiment's folder under ``logs/`` on
+    (no machine's absolute path)."""
+    parts = Path(sweep).parts
+    if "multiruns" in parts:
+        i = parts.index("multiruns")
+        return "/".join(parts[max(i - 1, 0):])
+    return Path(sweep).name
 
 
 def _cli(argv: Sequence[str] | None = None) -> int:

@@ -10,59 +10,49 @@ anything trains.
 
 from __future__ import annotations
 
-import inspect
+import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from lightning.pytorch.callbacks import Checkpoint, ProgressBar
 from omegaconf import OmegaConf
 
-from nnref.experiment import console
-from nnref.experiment.data import TensorDataModule
-from nnref.experiment.errors import ArgumentError, ConfigError, did_you_mean
-from nnref.experiment.lit import DivergenceGuard, LitModel
-from nnref.experiment.lit.module import DEFAULT_LOSS
+from nnref.experiment.data import TensorData
+from nnref.experiment.errors import (
+    ArgumentError,
+    ConfigError,
+    check,
+    did_you_mean,
+    is_int,
+    options,
+)
+from nnref.experiment.objective import DEFAULT_LOSS, Recipe
 
-__all__ = ["ConfigError", "validate", "build", "train", "flatten"]
+__all__ = ["ConfigError", "CheckpointError", "RESULT", "import_modules", "validate", "build",
+           "train", "write_result", "flatten"]
 
 log = logging.getLogger(__name__)
 
-# The config key each LightningModule argument comes from.
-_LIT_KEYS = {"task": "data", "impl": "impl", "loss": "loss.name", "loss_kwargs": "loss.kwargs",
-             "optim": "optim.name", "lr": "optim.lr", "optim_kwargs": "optim.kwargs",
-             "scheduler": "optim.scheduler", "scheduler_kwargs": "optim.scheduler_kwargs",
-             "l1": "regularization.l1", "l2": "regularization.l2",
-             "clip_grad_norm": "regularization.clip_grad_norm"}
 # Model arguments that come from the init group rather than the model group.
 _MODEL_KEYS = {"init": "init.name", "init_kwargs": "init.kwargs"}
+# What each job leaves in its directory: its status (ok, diverged, failed, config error), the
+# reason, and its final metrics, so a sweep's report and exit status account for every job.
+RESULT = "result.yaml"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read; the message names the file and what to do."""
 
 
 def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-
-
-def _options(target: Any) -> list[str]:
-    """Keyword arguments ``target`` accepts (a class: every ``__init__`` up its hierarchy, since
-    subclasses pass ``**kwargs`` on)."""
-    found: list[str] = []
-    fns = [c.__init__ for c in target.__mro__ if "__init__" in vars(c)] \
-        if inspect.isclass(target) else [target]
-    for fn in fns:
-        try:
-            params = inspect.signature(fn).parameters.values()
-        except (TypeError, ValueError):
-            continue
-        found += [p.name for p in params if p.name != "self" and p.name not in found
-                  and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    return found
 
 
 def _config_error(exc: BaseException, group: str, keys: Mapping[str, str],
@@ -71,13 +61,14 @@ def _config_error(exc: BaseException, group: str, keys: Mapping[str, str],
     while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
         exc = exc.__cause__
     if isinstance(exc, ArgumentError):
-        return ConfigError(exc.describe(keys.get(exc.name, f"{group}.{exc.name}")))
+        key = exc.name if "." in exc.name else keys.get(exc.name, f"{group}.{exc.name}")
+        return ConfigError(exc.describe(key))
     unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
     if unexpected and target is not None:
-        options = _options(target)
+        own = options(target)
         return ConfigError(f"{group}.{unexpected[1]} is not an option of "
                            f"{getattr(target, '__name__', target)}; its options: "
-                           f"{', '.join(options)}{did_you_mean(unexpected[1], options)}")
+                           f"{', '.join(own)}{did_you_mean(unexpected[1], own)}")
     return ConfigError(f"{group}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
 
 
@@ -96,49 +87,96 @@ def _build_group(cfg: Mapping[str, Any], group: str, keys: Mapping[str, str], *a
         raise _config_error(e, group, keys, target) from e
 
 
-def build(cfg: Mapping[str, Any]) -> tuple[TensorDataModule, LitModel]:
-    """Data module and LightningModule for ``cfg`` (seeded by the caller).
+def import_modules(cfg: Mapping[str, Any]) -> None:
+    """Import the config's ``imports`` (a user's modules that register components), from the
+    Python path and the directory the command ran in; in every process that builds a job.
 
-    The data module and the model come from their groups' ``_target_``; the constructors
-    validate their arguments.
+    Raises:
+        ConfigError: for an ``imports`` that is not a list of module names, or a module that
+            cannot be imported (its error, one line).
+    """
+    mods = cfg.get("imports") or []
+    if isinstance(mods, str) or not all(isinstance(m, str) for m in mods):
+        raise ConfigError(f"imports={_plain(mods)!r} is not valid; must be a list of module "
+                          "names, e.g. +imports=[my_acts]")
+    if mods and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in mods:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            where = "" if isinstance(e, ModuleNotFoundError) and e.name != name.split(".")[0] \
+                else f" (searched PYTHONPATH and {os.getcwd()})"
+            raise ConfigError(f"imports: {name!r} cannot be imported: {type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}"
+                              f"{where if isinstance(e, ModuleNotFoundError) else ''}") from e
+
+
+def _check_schedule(cfg: Mapping[str, Any]) -> None:
+    """Non-positive budgets are refused (Lightning would run 0 steps and call it done)."""
+    tr = cfg["trainer"]
+    epochs, steps = tr.get("max_epochs"), tr.get("max_steps", -1)
+    try:
+        check("trainer.max_steps", steps, is_int(steps) and (steps == -1 or steps >= 1),
+              "an integer >= 1, or -1 for no limit")
+        check("trainer.max_epochs", epochs, is_int(epochs) and (
+            epochs >= 1 or (epochs == -1 and steps >= 1)),
+            "an integer >= 1 (-1 only with trainer.max_steps >= 1)")
+        threads = cfg.get("threads", "auto")
+        check("threads", threads, threads == "auto" or (is_int(threads) and threads >= 1),
+              "auto or an integer >= 1")
+    except ArgumentError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _checked(cfg: Mapping[str, Any]) -> tuple[TensorData, Any, Recipe]:
+    """Data set, model and training recipe for ``cfg``, every value checked, with torch alone
+    (Lightning is not imported)."""
+    import_modules(cfg)
+    _check_schedule(cfg)
+    _check_ckpt_path(cfg)
+    data = _build_group(cfg, "data", {})
+    try:
+        data.prepare_data()
+        data.setup("fit")
+    except (ValueError, FileNotFoundError) as e:
+        raise _config_error(e, "data", {}) from e
+    init = _plain(cfg["init"])
+    net = _build_group(cfg, "model", _MODEL_KEYS, data.input_shape, data.num_outputs,
+                       init=init.get("name"), init_kwargs=init.get("kwargs") or {})
+    try:
+        recipe = Recipe.check(data.task, data.num_outputs, _plain(cfg["loss"]),
+                              _plain(cfg["optim"]), _plain(cfg.get("regularization") or {}),
+                              cfg["impl"], targets=data.splits["train"][1])
+    except ArgumentError as e:
+        raise ConfigError(str(e)) from e
+    return data, net, recipe
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Check every value of ``cfg`` by building what it describes, without training and
+    without Lightning: the command line calls this before any run directory exists.
 
     Raises:
         ConfigError: one line naming the config key, its value and the valid choices or range.
     """
-    dm = _build_group(cfg, "data", {})
-    try:
-        dm.prepare_data()
-        dm.setup("fit")
-    except (ValueError, FileNotFoundError) as e:
-        raise _config_error(e, "data", {}) from e
-    init = _plain(cfg["init"])
-    net = _build_group(cfg, "model", _MODEL_KEYS, dm.input_shape, dm.num_outputs,
-                       init=init.get("name"), init_kwargs=init.get("kwargs") or {})
-    optim = dict(_plain(cfg["optim"]))
-    reg = dict(_plain(cfg.get("regularization") or {}))
-    loss = _plain(cfg["loss"])
-    try:
-        lit = LitModel(net, task=dm.task, num_outputs=dm.num_outputs, loss=loss["name"],
-                       loss_kwargs=loss.get("kwargs") or {}, optim=optim["name"],
-                       optim_kwargs={"lr": optim["lr"], **(optim.get("kwargs") or {})},
-                       scheduler=optim.get("scheduler"),
-                       scheduler_kwargs=optim.get("scheduler_kwargs") or {},
-                       l1=reg.get("l1", 0.0), l2=reg.get("l2", 0.0),
-                       clip_grad_norm=reg.get("clip_grad_norm"), impl=cfg["impl"])
-    except (ValueError, TypeError) as e:
-        raise _config_error(e, "lit", _LIT_KEYS) from e
-    if loss["name"] == "auto":
-        log.info("loss: %s (auto for task %s)", DEFAULT_LOSS[dm.task], dm.task)
-    return dm, lit
+    _checked(cfg)
 
 
-def validate(cfg: Mapping[str, Any]) -> None:
-    """Build everything ``cfg`` describes without training: a bad value raises here.
+def build(cfg: Mapping[str, Any]):
+    """Lightning data module and LightningModule for ``cfg`` (seeded by the caller).
 
     Raises:
-        ConfigError: as :func:`build`.
+        ConfigError: as :func:`validate`.
     """
-    build(cfg)
+    from nnref.experiment.lit import DataModule, LitModel
+
+    data, net, recipe = _checked(cfg)
+    lit = LitModel(net, task=recipe.task, num_outputs=recipe.num_outputs, loss=recipe.loss,
+                   optim=recipe.optim, regularization=recipe.regularization, impl=recipe.impl)
+    if recipe.loss["name"] == "auto":
+        log.info("loss: %s (auto for task %s)", DEFAULT_LOSS[recipe.task], recipe.task)
+    return DataModule(data), lit
 
 
 def flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -171,24 +209,94 @@ def _check_ckpt_path(cfg: Mapping[str, Any]) -> None:
                           "of a checkpoint")
 
 
+def _readable(path: Path) -> Path:
+    """``path`` if torch can read it, else :class:`CheckpointError` naming it and what to do."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        first = (str(e).splitlines() or ["no detail"])[0].split(". ")[0]
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(e).__name__}: {first}); it is probably "
+            "truncated by a killed run: delete it to resume from an earlier checkpoint in its "
+            "folder, or start the run again") from e
+    return path
+
+
 def _resume_path(cfg: Mapping[str, Any]) -> str | None:
+    """The checkpoint a run continues from: ``ckpt_path`` as given, or for ``last`` this run's
+    ``checkpoints/last.ckpt`` — the newest other checkpoint there when a run killed while
+    saving left the link pointing at a file it had just replaced.
+
+    Raises:
+        CheckpointError: for a checkpoint that cannot be read.
+    """
     ckpt = cfg.get("ckpt_path")
+    if ckpt is None:
+        return None
     if ckpt != "last":
-        return ckpt
-    last = Path(cfg["paths"]["output_dir"]) / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("resuming from %s", last)
-        return str(last)
-    log.info("ckpt_path=last but %s does not exist: starting fresh", last)
-    return None
+        return str(_readable(Path(ckpt)))
+    folder = Path(cfg["paths"]["output_dir"]) / "checkpoints"
+    last = folder / "last.ckpt"
+    if not last.exists():  # a dangling link too
+        others = sorted((p for p in folder.glob("*.ckpt") if p.name != "last.ckpt"),
+                        key=lambda p: p.stat().st_mtime)
+        if not others:
+            log.info("ckpt_path=last but %s holds no checkpoint: starting fresh", folder)
+            return None
+        last = others[-1]
+    log.info("resuming from %s", last)
+    return str(_readable(last))
 
 
-def _final_metrics(trainer: L.Trainer) -> dict[str, float]:
+def _final_metrics(trainer) -> dict[str, float]:
     out = {}
     for k, v in trainer.callback_metrics.items():
         if isinstance(v, torch.Tensor) and v.numel() == 1:
             out[k] = float(v)
     return out
+
+
+def _set_threads(cfg: Mapping[str, Any]) -> None:
+    """``threads: auto`` is one thread on the CPU unless ``OMP_NUM_THREADS`` says otherwise:
+    the stack's models are small, and a second thread only adds synchronisation (and, on a
+    busy machine, spinning: measured 4.0-4.4 s an epoch at the default count against 0.2-0.4
+    s on one thread on a loaded 2-core machine). The log says what was chosen."""
+    want = cfg.get("threads", "auto")
+    accelerator = str(cfg["trainer"].get("accelerator", "cpu"))
+    if want != "auto":
+        torch.set_num_threads(int(want))
+        why = "threads"
+    elif os.environ.get("OMP_NUM_THREADS"):
+        why = "OMP_NUM_THREADS"
+    elif accelerator == "cpu":
+        torch.set_num_threads(1)
+        why = "auto: small models train fastest on one CPU thread; threads=N for more"
+    else:
+        why = f"auto on {accelerator}: torch's default"
+    log.info("threads: %d (%s)", torch.get_num_threads(), why)
+
+
+def _chance(data: TensorData) -> float | None:
+    """The validation accuracy of always answering the most frequent class (classification
+    only): the level a reported accuracy must clear."""
+    y = data.splits["val"][1]
+    if data.task == "multiclass":
+        return float(torch.bincount(y.long()).max()) / len(y)
+    if data.task == "binary":
+        p = float(y.float().mean())
+        return max(p, 1 - p)
+    return None
+
+
+def write_result(out_dir: Path | str, status: str, reason: str = "",
+                 metrics: Mapping[str, float] | None = None) -> None:
+    """Record a job's outcome in ``<out_dir>/result.yaml`` (:data:`RESULT`)."""
+    import yaml
+
+    record = {"status": status, "reason": reason,
+              "metrics": {k: float(v) for k, v in (metrics or {}).items()}}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / RESULT).write_text(yaml.safe_dump(record, sort_keys=False))
 
 
 def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str, float]:
@@ -199,14 +307,23 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
 
     Returns a dict with ``val/loss``, ``val/acc`` (classification), ``train/loss*``,
     ``test/*`` when ``test: true``, and ``steps`` (optimizer steps run), ``diverged`` (1 if a
-    NaN/inf loss or gradient stopped the run), ``failed`` (1 if training raised).
+    NaN/inf loss or gradient stopped the run), ``failed`` (1 if training raised). The outcome
+    is also written to the run directory's ``result.yaml``.
 
     Raises:
         ConfigError: for a bad config, before training (one line naming the key).
+        CheckpointError: for a checkpoint to resume from that cannot be read.
     """
-    _check_ckpt_path(cfg)
+    import lightning as L
+    from lightning.pytorch.callbacks import Checkpoint, ProgressBar
+
+    from nnref.experiment import console
+    from nnref.experiment.lit import DivergenceGuard
+
+    _set_threads(cfg)
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     dm, lit = build(cfg)
+    resume = _resume_path(cfg)
     callbacks = _instantiate_all(cfg.get("callbacks"))
     guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
     loggers = _instantiate_all(cfg.get("logger"))
@@ -228,17 +345,17 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
             raise ConfigError(f"trainer.accelerator={accelerator!r} needs a CUDA device and this "
                               "machine has none; choose trainer=cpu or trainer=default") from e
         raise _config_error(e, "trainer", {}, L.Trainer) from e
-    failed = 0
+    failed, reason = 0, ""
     fit_metrics: dict[str, float] = {}
     try:
-        trainer.fit(lit, datamodule=dm, ckpt_path=_resume_path(cfg))
+        trainer.fit(lit, datamodule=dm, ckpt_path=resume)
         # trainer.test resets callback_metrics to the test loop's: keep the fit's first
         fit_metrics = _final_metrics(trainer)
         if cfg.get("test") and not (guard and guard.diverged):
             trainer.test(lit, datamodule=dm, verbose=False)
     except Exception as e:  # one failed job must not kill the sweep: report it, return metrics
-        log.error("training failed: %s: %s", type(e).__name__, str(e).splitlines()[0] if
-                  str(e) else "")
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        log.error("training failed: %s", reason)
         _traceback_to_log_files()
         failed = 1
     metrics = {**fit_metrics, **_final_metrics(trainer)}
@@ -247,6 +364,13 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
     if guard is not None and guard.diverged:
         metrics["diverged_step"] = float(guard.diverged_step)
     _log_hparams(trainer, cfg, metrics, hparams_first)
+    chance = _chance(dm.data)
+    if chance is not None:
+        metrics["chance/acc"] = chance
+    status = "failed" if failed else "diverged" if metrics["diverged"] else "ok"
+    if status == "diverged":
+        reason = f"non-finite loss or gradient at step {int(metrics['diverged_step'])}"
+    write_result(cfg["paths"]["output_dir"], status, reason, metrics)
     return metrics
 
 
@@ -266,7 +390,7 @@ _HPARAMS = ("impl", "seed", "data/", "model/", "init/", "loss/", "optim/", "regu
             "trainer/max_epochs", "trainer/max_steps")
 
 
-def _log_hparams(trainer: L.Trainer, cfg: Mapping[str, Any], metrics: dict[str, float],
+def _log_hparams(trainer, cfg: Mapping[str, Any], metrics: dict[str, float],
                  first: Sequence[str] = ()) -> None:
     params = flatten(_plain(cfg))
     swept = [k.replace(".", "/") for k in first]

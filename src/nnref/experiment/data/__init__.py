@@ -1,4 +1,5 @@
-"""LightningDataModules for the experiments (needs the ``sweeps`` extra: Lightning).
+"""Data sets for the experiments, torch alone (training wraps them in
+:class:`nnref.experiment.lit.DataModule`).
 
 - :class:`ToyClassification`: 2-D toys ``moons``, ``circles``, ``xor`` (binary), ``spirals``,
   ``blobs``;
@@ -12,7 +13,7 @@ and batch by shuffled index (:class:`IndexBatches`).
 
 from __future__ import annotations
 
-from nnref.experiment.data.base import TASKS, IndexBatches, TensorDataModule, parse_batch_size
+from nnref.experiment.data.base import TASKS, IndexBatches, TensorData, parse_batch_size
 from nnref.experiment.data.real import IDX_FILES, MNIST1D, Digits, IDXImages, read_idx
 from nnref.experiment.data.synthetic import (
     CLASSIFICATION,
@@ -22,7 +23,7 @@ from nnref.experiment.data.synthetic import (
 )
 
 __all__ = [
-    "TASKS", "IndexBatches", "TensorDataModule", "parse_batch_size", "IDX_FILES", "MNIST1D",
+    "TASKS", "IndexBatches", "TensorData", "parse_batch_size", "IDX_FILES", "MNIST1D",
     "Digits", "IDXImages", "read_idx", "CLASSIFICATION", "REGRESSION", "Regression1D",
     "ToyClassification",
 ]

@@ -1,8 +1,12 @@
-"""In-memory data modules: tensors on the device, batched by shuffled index.
+"""In-memory data sets: tensors on the device, batched by shuffled index.
 
 The data sets of the experiments are small (at most tens of thousands of samples), so the whole
 set lives on the training device and a batch is one fancy-indexing op. A ``DataLoader`` with a
 per-sample ``collate_fn`` would spend more time than the model on an 8x8 MLP.
+
+Nothing here imports Lightning: a config's data values are validated, and its shapes known,
+before Lightning loads (:mod:`nnref.experiment.lit` wraps a :class:`TensorData` into a
+LightningDataModule for training).
 """
 
 from __future__ import annotations
@@ -10,12 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import lightning as L
 import torch
 
 from nnref.experiment.errors import check, is_int, is_number
 
-__all__ = ["IndexBatches", "TensorDataModule", "TASKS", "parse_batch_size"]
+__all__ = ["IndexBatches", "TensorData", "TASKS", "parse_batch_size"]
 
 TASKS = ("multiclass", "binary", "multilabel", "regression")
 
@@ -41,19 +44,22 @@ class IndexBatches:
         x, y: inputs and targets, first dim = samples.
         batch_size: samples per batch; the last batch may be smaller unless ``drop_last``.
         shuffle: draw a new order each pass.
-        seed: seed of the shuffling generator.
+        seed: seed of the shuffling generator (unless ``generator`` is given).
+        generator: the generator to draw orders and augmentation from, shared with the
+            caller (so its state can be saved and restored between passes).
         rank, world_size: shard for distributed training.
         augment: callable ``(x_batch, generator) -> x_batch`` applied per batch, or ``None``.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
                  seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False,
-                 augment=None) -> None:
+                 augment=None, generator: torch.Generator | None = None) -> None:
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle, self.drop_last, self.augment = shuffle, drop_last, augment
         self.rank, self.world_size = rank, world_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = generator if generator is not None else torch.Generator().manual_seed(
+            seed)
         self.per_rank = len(x) // world_size if world_size > 1 else len(x)
 
     def __len__(self) -> int:
@@ -75,8 +81,8 @@ class IndexBatches:
             yield x, self.y[idx]
 
 
-class TensorDataModule(L.LightningDataModule):
-    """A LightningDataModule over in-memory tensors with train/val/test splits.
+class TensorData:
+    """In-memory tensors with train/val/test splits, served as :class:`IndexBatches`.
 
     Subclasses implement :meth:`load` returning ``(x, y)`` (all samples, CPU tensors) or
     ``((x_train, y_train), (x_test, y_test))`` when the data set comes with its own test split.
@@ -104,7 +110,6 @@ class TensorDataModule(L.LightningDataModule):
                  test_fraction: float = 0.15, subsample: int | None = None,
                  standardize: bool = True, noise: float = 0.0, shift: int = 0, seed: int = 0,
                  data_dir: str = "data") -> None:
-        super().__init__()
         for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             check(key, value, is_number(value) and 0.0 <= value < 1.0, "in [0, 1)")
         check("test_fraction", test_fraction, val_fraction + test_fraction < 1.0,
@@ -121,6 +126,7 @@ class TensorDataModule(L.LightningDataModule):
         self.noise, self.shift, self.seed = noise, shift, seed
         self.data_dir = str(data_dir)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._train_generator: torch.Generator | None = None
 
     # -- to implement -------------------------------------------------------------------------
     def load(self):
@@ -140,7 +146,10 @@ class TensorDataModule(L.LightningDataModule):
         self.setup()
         return tuple(self.splits["train"][0].shape[1:])
 
-    # -- LightningDataModule ------------------------------------------------------------------
+    # -- splits and batches -------------------------------------------------------------------
+    def prepare_data(self) -> None:
+        """Nothing to fetch: every data set is bundled, generated or read from ``data_dir``."""
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
@@ -183,25 +192,34 @@ class TensorDataModule(L.LightningDataModule):
             x = x + self.noise * torch.randn(x.shape, generator=generator).to(x)
         return x
 
-    def _loader(self, split: str, train: bool) -> IndexBatches:
+    def loader(self, split: str, train: bool, rank: int = 0,
+               world_size: int = 1) -> IndexBatches:
+        """Batches of ``split`` (``train``: shuffled, augmented, the configured batch size;
+        evaluation: in order, at least 1024 at a time), this process's shard of them."""
         self.setup()
         x, y = self.splits[split]
-        rank, world = 0, 1
-        trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:
-            rank, world = trainer.global_rank, trainer.world_size
-        n = len(x) // world
+        n = len(x) // world_size
         bs = parse_batch_size(self.batch_size, max(n, 1)) if train else max(
             parse_batch_size(self.batch_size, max(n, 1)), min(n, 1024))
         augment = self._augment if train and (self.noise or self.shift) else None
-        return IndexBatches(x, y, bs, shuffle=train, seed=self.seed, rank=rank, world_size=world,
-                            augment=augment)
+        if train:
+            # one generator for every training pass, kept across a resume (state_dict)
+            if self._train_generator is None:
+                self._train_generator = torch.Generator().manual_seed(self.seed)
+            generator = self._train_generator
+        else:
+            generator = torch.Generator().manual_seed(self.seed)
+        return IndexBatches(x, y, bs, shuffle=train, generator=generator, rank=rank,
+                            world_size=world_size, augment=augment)
 
-    def train_dataloader(self) -> IndexBatches:
-        return self._loader("train", True)
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The training order's random state: a resumed run draws the batches the
+        uninterrupted run would have drawn."""
+        if self._train_generator is None:
+            return {}
+        return {"train_generator": self._train_generator.get_state()}
 
-    def val_dataloader(self) -> IndexBatches:
-        return self._loader("val", False)
-
-    def test_dataloader(self) -> IndexBatches:
-        return self._loader("test", False)
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if "train_generator" in state:
+            self._train_generator = torch.Generator()
+            self._train_generator.set_state(state["train_generator"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnref.experiment.data.base import TensorDataModule
+from nnref.experiment.data.base import TensorData
 from nnref.experiment.errors import check, is_int
 
 __all__ = ["Digits", "MNIST1D", "IDXImages", "read_idx", "IDX_FILES"]
@@ -49,19 +49,24 @@ def read_idx(path: str | Path) -> torch.Tensor:
                                                        np.int64))
 
 
-class Digits(TensorDataModule):
+class Digits(TensorData):
     """scikit-learn's bundled 8x8 handwritten digits (1797 samples, 10 classes), inputs of
     shape ``(1, 8, 8)``. Nothing is downloaded."""
 
     def load(self):
-        from sklearn.datasets import load_digits
+        # scikit-learn's own file, read as load_digits reads it (64 pixels, then the label),
+        # without importing scikit-learn: its import takes seconds, and a config is checked
+        # before anything heavy loads
+        import importlib.util
 
-        d = load_digits()
-        x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)
-        return x, torch.tensor(d.target, dtype=torch.long)
+        [pkg] = importlib.util.find_spec("sklearn").submodule_search_locations
+        table = np.loadtxt(Path(pkg) / "datasets" / "data" / "digits.csv.gz", delimiter=",",
+                           dtype=np.float32)
+        x = torch.from_numpy(table[:, :-1].copy()).reshape(-1, 1, 8, 8)
+        return x, torch.from_numpy(table[:, -1].astype(np.int64))
 
 
-class MNIST1D(TensorDataModule):
+class MNIST1D(TensorData):
     """MNIST-1D (Greydanus 2020): 10 classes of 40-sample 1-D signals, inputs ``(1, 40)``.
 
     Generated with the ``mnist1d`` package's own generator (never downloaded) and cached as
@@ -101,7 +106,7 @@ class MNIST1D(TensorDataModule):
                 (d["x_test"].to(f).unsqueeze(1), d["y_test"].long()))
 
 
-class IDXImages(TensorDataModule):
+class IDXImages(TensorData):
     """MNIST or Fashion-MNIST read from the four IDX files in ``root`` (plain or ``.gz``);
     pixels scaled to [0, 1], inputs ``(1, 28, 28)``. Nothing is downloaded: a missing file is
     a ``FileNotFoundError`` naming it and the directory searched.

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from nnref.experiment.data.base import TensorDataModule
+from nnref.experiment.data.base import TensorData
 from nnref.experiment.errors import check, choice, is_int, is_number
 
 __all__ = ["ToyClassification", "Regression1D", "CLASSIFICATION", "REGRESSION"]
@@ -54,7 +54,7 @@ _MAKERS = {"moons": _moons, "circles": _circles, "spirals": _spirals, "blobs": _
            "xor": _xor}
 
 
-class ToyClassification(TensorDataModule):
+class ToyClassification(TensorData):
     """2-D classification toys: ``moons``, ``circles``, ``xor`` (binary) and ``spirals``,
     ``blobs`` (multiclass), with Gaussian input noise of std ``noise_std``.
 
@@ -85,7 +85,7 @@ _TARGETS = {
 }
 
 
-class Regression1D(TensorDataModule):
+class Regression1D(TensorData):
     r"""1-D regression :math:`y = f(x) + \epsilon`, :math:`x \sim U[-2, 2]`,
     :math:`\epsilon \sim N(0, \text{noise\_std}^2)`, for the universal-approximation study:
     ``sine`` (:math:`\sin \pi x`), ``abs``, ``step`` (:math:`[x \ge 0]`) and ``polynomial``

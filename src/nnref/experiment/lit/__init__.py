@@ -8,7 +8,8 @@ from nnref.experiment.lit.callbacks import (
     MaxNormConstraint,
     gradient_flow_figure,
 )
+from nnref.experiment.lit.data import DataModule
 from nnref.experiment.lit.module import DEFAULT_LOSS, SCHEDULERS, LitModel
 
-__all__ = ["DivergenceGuard", "EpochLine", "GradientFlowMonitor", "MaxNormConstraint",
+__all__ = ["DataModule", "DivergenceGuard", "EpochLine", "GradientFlowMonitor", "MaxNormConstraint",
            "gradient_flow_figure", "STORY_LAYOUT", "LitModel", "DEFAULT_LOSS", "SCHEDULERS"]

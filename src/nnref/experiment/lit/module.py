@@ -8,7 +8,7 @@ loss, the output activation) and picks torch's optimizer and clipping, all in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -16,39 +16,13 @@ import torch
 import torchmetrics
 from torch import nn
 
-from nnref import registry, regularization
-from nnref.experiment.data.base import TASKS
-from nnref.experiment.errors import ArgumentError, check, choice, is_number
-from nnref.experiment.impl import check_impl, clip_grad_norm_fn, component, to_impl
-from nnref.experiment.models import build_component
+from nnref import regularization
+from nnref.experiment.impl import clip_grad_norm_fn, to_impl
+from nnref.experiment.objective import DEFAULT_LOSS, SCHEDULERS, Recipe
 
 __all__ = ["LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
 
 log = logging.getLogger(__name__)
-
-# The loss each task gets with loss="auto": logits out, the stable fused loss.
-DEFAULT_LOSS = {"multiclass": "cross_entropy", "binary": "bce_with_logits",
-                "multilabel": "bce_with_logits", "regression": "mse"}
-# Losses that take probabilities / log-probabilities, not logits: the module applies the
-# matching output activation (a registry module, so it follows ``impl``) before them.
-_OUTPUT_ACTIVATION = {"bce": ("sigmoid", {}), "nll": ("log_softmax", {"dim": 1})}
-SCHEDULERS = {
-    "step": torch.optim.lr_scheduler.StepLR,
-    "exponential": torch.optim.lr_scheduler.ExponentialLR,
-    "cosine": torch.optim.lr_scheduler.CosineAnnealingLR,
-    "plateau": torch.optim.lr_scheduler.ReduceLROnPlateau,
-}
-
-
-def _reported_as(name: str, value: Any, build: Callable[[], Any]) -> Any:
-    """``build()``, a component's complaint about its keyword arguments reported against the
-    argument ``name`` (holding ``value``) they came in."""
-    try:
-        return build()
-    except ArgumentError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise ArgumentError(name, value, reason=str(e).splitlines()[0]) from e
 
 
 class LitModel(L.LightningModule):
@@ -73,52 +47,35 @@ class LitModel(L.LightningModule):
         model: the network (its output is logits for classification).
         task: one of :data:`nnref.experiment.data.TASKS`.
         num_outputs: classes (multiclass) or labels (multilabel); 1 otherwise.
-        loss: registry loss name or ``"auto"`` (:data:`DEFAULT_LOSS`); ``loss_kwargs`` go to it.
-        optim: registry optimizer name; ``optim_kwargs`` (``lr`` ...) go to it.
-        scheduler: ``None`` or a key of :data:`SCHEDULERS`, with ``scheduler_kwargs``; it steps
-            once per epoch (``plateau`` on ``val/loss``).
-        l1, l2: penalty weights :math:`\lambda_1, \lambda_2 \ge 0` (weights only: no biases,
-            no norm scales).
-        clip_grad_norm: max global gradient norm, or ``None``.
+        loss: the ``loss`` config group: ``name`` (a registry loss or ``"auto"``,
+            :data:`DEFAULT_LOSS`) and its ``kwargs``.
+        optim: the ``optim`` config group: ``name`` (a registry optimizer), ``lr``, ``kwargs``,
+            ``scheduler`` (``None`` or a key of :data:`SCHEDULERS`, stepped once per epoch,
+            ``plateau`` on ``val/loss``) and ``scheduler_kwargs``.
+        regularization: the ``regularization`` group: ``l1``, ``l2`` (penalty weights
+            :math:`\lambda_1, \lambda_2 \ge 0`, weights only: no biases, no norm scales) and
+            ``clip_grad_norm`` (max global gradient norm, or ``None``).
         impl: ``"reference"`` or ``"torch"``: swaps ``model`` too.
 
+    Missing keys take the groups' defaults (:data:`nnref.experiment.objective.OPTIM` ...).
+
     Raises:
-        ArgumentError: (a ``ValueError``) naming the first bad argument and what is allowed.
+        ArgumentError: (a ``ValueError``) named by the config key (``optim.lr``) with what is
+            allowed.
     """
 
     def __init__(self, model: nn.Module, task: str = "multiclass", num_outputs: int = 10,
-                 loss: str = "auto", loss_kwargs: Mapping[str, Any] | None = None,
-                 optim: str = "adam", optim_kwargs: Mapping[str, Any] | None = None,
-                 scheduler: str | None = None,
-                 scheduler_kwargs: Mapping[str, Any] | None = None,
-                 l1: float = 0.0, l2: float = 0.0, clip_grad_norm: float | None = None,
+                 loss: Mapping[str, Any] | None = None, optim: Mapping[str, Any] | None = None,
+                 regularization: Mapping[str, Any] | None = None,
                  impl: str = "reference") -> None:
         super().__init__()
-        choice("task", task, TASKS)
-        check_impl(impl)
-        choice("loss", loss, ["auto", *registry.names("loss", aliases=True)])
-        choice("optim", optim, registry.names("optim", aliases=True))
-        lr = dict(optim_kwargs or {}).get("lr", 1e-3)
-        check("lr", lr, is_number(lr) and lr >= 0, "a finite number >= 0")
-        if scheduler is not None:
-            choice("scheduler", scheduler, list(SCHEDULERS))
-        for key, value in (("l1", l1), ("l2", l2)):
-            check(key, value, is_number(value) and value >= 0, "a finite number >= 0")
-        if clip_grad_norm is not None:
-            check("clip_grad_norm", clip_grad_norm, is_number(clip_grad_norm)
-                  and clip_grad_norm > 0, "a finite number > 0, or null")
+        self.recipe = Recipe.check(task, num_outputs, loss, optim, regularization, impl)
         # logger=False: the training script logs hparams once, at the end, with final metrics
         self.save_hyperparameters(ignore=["model"], logger=False)
         self.automatic_optimization = False
         self.model = model
         self.task, self.impl = task, impl
-        loss_name = DEFAULT_LOSS[task] if loss == "auto" else loss
-        loss_kwargs = dict(loss_kwargs or {})
-        self.loss_fn = _reported_as("loss_kwargs", loss_kwargs,
-                                    lambda: build_component("loss", loss_name, **loss_kwargs))
-        out_act = _OUTPUT_ACTIVATION.get(registry.spec("loss", loss_name).name)
-        self.output_act = (build_component("activation", out_act[0], **out_act[1])
-                           if out_act else None)
+        self.loss_fn, self.output_act = self.recipe.build_loss()
         metrics = {"multiclass": {"num_classes": num_outputs},
                    "multilabel": {"num_labels": num_outputs}, "binary": {}}
         self.acc = nn.ModuleDict({
@@ -128,8 +85,6 @@ class LitModel(L.LightningModule):
         # Epoch sums of the training loss and of correct predictions, as plain tensors: a
         # torchmetrics update per step costs a sizeable part of a small model's step.
         self._epoch_sums: torch.Tensor | None = None
-        # built now, not in configure_optimizers, so bad optimizer arguments fail here
-        _reported_as("optim_kwargs", dict(optim_kwargs or {}), self._optimizer)
         to_impl(self, impl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -170,14 +125,14 @@ class LitModel(L.LightningModule):
                        else loss.new_zeros(()))
             sums = torch.stack([loss.detach() * n, n, correct, loss.new_tensor(float(y.numel()))])
             self._epoch_sums = sums if self._epoch_sums is None else self._epoch_sums + sums
-        hp = self.hparams
+        reg = self.recipe.regularization
         penalty = None
-        if hp.l1 or hp.l2:
+        if reg["l1"] or reg["l2"]:
             penalty = loss.new_zeros(())
-            if hp.l1:
-                penalty = penalty + regularization.l1_penalty(self.model, hp.l1)
-            if hp.l2:
-                penalty = penalty + regularization.l2_penalty(self.model, hp.l2)
+            if reg["l1"]:
+                penalty = penalty + regularization.l1_penalty(self.model, reg["l1"])
+            if reg["l2"]:
+                penalty = penalty + regularization.l2_penalty(self.model, reg["l2"])
         # self.log costs about a millisecond, as much as a whole step of a small MLP: call it
         # only on the steps Lightning writes to the loggers (every log_every_n_steps).
         trainer = self._trainer
@@ -230,23 +185,33 @@ class LitModel(L.LightningModule):
     def on_test_start(self) -> None:
         self.on_fit_start()
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning saves no random state: without it a resumed run draws other dropout masks
+        # and noise than the uninterrupted run would have.
+        checkpoint["nnref_rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("nnref_rng")
+        if rng is None:
+            return
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
     def on_before_optimizer_step(self, optimizer) -> None:
-        max_norm = self.hparams.clip_grad_norm
+        max_norm = self.recipe.regularization["clip_grad_norm"]
         if max_norm is None:
             return
         params = [p for p in self.parameters() if p.grad is not None]
         clip_grad_norm_fn(self.impl)(params, max_norm)
 
-    def _optimizer(self) -> torch.optim.Optimizer:
-        hp = self.hparams
-        return component("optim", hp.optim, self.impl,
-                         **dict(hp.optim_kwargs or {}))(self.parameters())
-
     def configure_optimizers(self):
-        hp = self.hparams
-        optimizer = self._optimizer()
-        if hp.scheduler is None:
+        optimizer = self.recipe.build_optimizer(self.parameters())
+        scheduler = self.recipe.build_scheduler(optimizer)
+        if scheduler is None:
             return optimizer
-        scheduler = SCHEDULERS[hp.scheduler](optimizer, **dict(hp.scheduler_kwargs or {}))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"}}
