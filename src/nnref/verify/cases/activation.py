@@ -107,13 +107,53 @@ def _soft_exponential(m, x):
     a = m.alpha
     av = float(a.detach())
     if av > 0:
-        return torch.expm1(a * x) / a + a
+        return _compensated(x, a, torch.expm1(a * x) / a + a, a * x, 1.0, _alpha_grad_positive)
     if av < 0:
-        return -torch.log1p(-a * (x + a)) / a
+        return _compensated(x, a, -torch.log1p(-a * (x + a)) / a, -a * (x + a), 0.75,
+                            _alpha_grad_negative)
     # alpha = 0: the identity, with the alpha-derivative the two one-sided limits agree on
     # (1 + x^2 / 2), expressed as a term whose value is 0 and whose alpha-gradient is that.
     # (x detached there: that term's x-gradient, a x, is 0 at a = 0 but NaN for x = NaN.)
     return x + a * (1 + x.detach() ** 2 / 2)
+
+
+def _compensated(x, a, plain, z, radius, alpha_grad):
+    """``plain`` (the formula, differentiated by autograd) where ``|z| >= radius``; within it,
+    the same value and x-gradient with the alpha-gradient from ``alpha_grad``, a series free of
+    the cancellation autograd's chain rule suffers there (x e^{ax}/a - (e^{ax} - 1)/a^2 for
+    a > 0: terms of size x/a leave x^2/2, 16 float64 ulps lost at a = 2^-5). The gradient of
+    the branch not taken is masked by torch.where, and its inputs are kept finite."""
+    small = z.detach().abs() < radius
+    ad = a.detach()
+    xs = torch.where(small, x, torch.zeros_like(x))
+    value = (torch.expm1(ad * xs) / ad + ad if float(ad) > 0
+             else -torch.log1p(-ad * (xs + ad)) / ad)
+    # (a - ad) is 0: the value is unchanged, the alpha-gradient is alpha_grad
+    series = value + (a - ad) * alpha_grad(xs.detach(), ad)
+    return torch.where(small, series, plain)
+
+
+def _alpha_grad_positive(x, a):
+    """d/da (e^{ax} - 1)/a + a = x^2 phi'(ax) + 1, phi(z) = (e^z - 1)/z, |ax| < 1:
+    phi'(z) = sum_{n>=1} n z^{n-1} / (n+1)!."""
+    z = a * x
+    power, total = torch.full_like(z, 0.5), torch.zeros_like(z)  # z^{n-1} / (n+1)!
+    for n in range(1, 30):
+        total = total + n * power
+        power = power * z / (n + 2)
+    return x * x * total + 1
+
+
+def _alpha_grad_negative(x, a):
+    """d/da -ln(1 + w)/a with w = -a (x + a), |w| < 3/4: f = (x + a) h(w), h = ln(1 + w)/w,
+    f_a = h(w) - (x + a)(x + 2a) h'(w), h'(w) = -sum_{n>=1} n/(n+1) (-w)^{n-1}."""
+    w = -a * (x + a)
+    h = torch.where(w == 0, torch.ones_like(w), torch.log1p(w) / w)
+    power, dh = torch.ones_like(w), torch.zeros_like(w)
+    for n in range(1, 150):
+        dh = dh - n / (n + 1) * power
+        power = power * -w
+    return h - (x + a) * (x + 2 * a) * dh
 
 
 def _soft_exponential_limits(kwargs):
