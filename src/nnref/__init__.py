@@ -1,7 +1,8 @@
 """nnref: deep-learning building blocks written out by hand and proven equal to torch.
 
 The library imports without Lightning or Hydra. Submodules mirror ``torch.nn``:
-``nnref.activations`` (and, as they land, losses, init, dropout, normalization, optim).
+``nnref.activations`` (and, as they land, losses, init, dropout, normalization, optim,
+recurrent).
 """
 
 from nnref import (
@@ -11,12 +12,13 @@ from nnref import (
     losses,
     normalization,
     optim,
+    recurrent,
     registry,
     regularization,
 )
 
 __all__ = [
-    "activations", "dropout", "init", "losses", "normalization", "optim", "registry",
+    "activations", "dropout", "init", "losses", "normalization", "optim", "recurrent", "registry",
     "regularization",
 ]
 __version__ = "0.1.0"

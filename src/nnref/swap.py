@@ -35,6 +35,7 @@ Examples::
 from __future__ import annotations
 
 import inspect
+import typing
 from dataclasses import dataclass, field
 
 import torch
@@ -105,8 +106,12 @@ def pairs(to: str = "reference") -> dict[type, type]:
 
 
 def _arguments(cls: type) -> dict[str, inspect.Parameter]:
-    """Named constructor arguments of ``cls`` (no ``self``, ``*args``, ``**kwargs``)."""
-    params = inspect.signature(cls.__init__).parameters
+    """Named constructor arguments of ``cls`` (no ``self``, ``*args``, ``**kwargs``).
+
+    A constructor declared as ``__init__(self, *args, **kwargs)`` behind ``typing.overload``
+    stubs (torch's ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``) is read from its first stub."""
+    init = next(iter(typing.get_overloads(cls.__init__)), cls.__init__)
+    params = inspect.signature(init).parameters
     return {name: p for i, (name, p) in enumerate(params.items())
             if i > 0 and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 

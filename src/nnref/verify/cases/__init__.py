@@ -25,6 +25,7 @@ MODULES = {
     "optim": "nnref.verify.cases.optim",
     "dropout": "nnref.verify.cases.dropout",
     "norm": "nnref.verify.cases.norm",
+    "recurrent": "nnref.verify.cases.recurrent",
 }
 
 _TABLES: dict[str, dict[str, Any]] = {}
