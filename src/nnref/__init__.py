@@ -16,9 +16,10 @@ from nnref import (
     registry,
     regularization,
 )
+from nnref.fusion import fused
 
 __all__ = [
     "activations", "dropout", "init", "losses", "normalization", "optim", "recurrent", "registry",
-    "regularization",
+    "regularization", "fused",
 ]
 __version__ = "0.1.0"

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--thorough", action="store_true",
                    help="then run torch's own sample databases (OpInfo op_db, module_db, "
                         "optim_db) for every selected component on the same devices")
+    p.add_argument("--fused", action="store_true",
+                   help="check the fused eager path instead (nnref.fused(): each Function's own "
+                        "formula compiled); the Functions it does not offer are listed")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (repeatable): a module that registers components "
                         "with nnref.verify.register")
@@ -93,7 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.name and (problem := _unknown_names(args.name, kinds)):
         print(f"nnref verify: {problem}", file=sys.stderr)
         return 2
-    rows = verify.run(args.kind, args.device, args.name)
+    if args.fused:
+        from nnref import fusion
+
+        with fusion.fused():
+            rows = verify.run(args.kind, args.device, args.name)
+        for name, reason in fusion.NOT_OFFERED.items():
+            print(f"not fused (runs eager in nnref.fused()): {name}: {reason}")
+    else:
+        rows = verify.run(args.kind, args.device, args.name)
     if args.thorough:
         # Imported here: loading torch's test databases takes seconds the normal run never pays.
         from nnref.verify import torchdb

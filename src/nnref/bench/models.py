@@ -20,6 +20,7 @@ optimizer step stays eager, as with ``torch.compile(model)``).
 from __future__ import annotations
 
 import copy
+import time
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from nnref import optim as ref_optim
 from nnref import registry
 from nnref.bench._harness import Table, compile_fresh, measure, peak_memory, ratio, verdict
 from nnref.bench.activations import backward_passes
+from nnref.fusion import fused
 from nnref.swap import to_reference
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh}
@@ -36,7 +38,14 @@ OPTIMIZERS = {  # name -> (reference class, built-in class, arguments)
     "Adam": (ref_optim.Adam, torch.optim.Adam, {"lr": 1e-3}),
 }
 CLASSES = 10
-COMPILED_BAR, MEMORY_BAR = 1.05, 1.0
+COMPILED_BAR, FUSED_BAR, MEMORY_BAR = 1.05, 1.1, 1.0
+
+
+def _fused(step):
+    def run():
+        with fused():
+            step()
+    return run
 
 
 class Classifier(nn.Module):
@@ -100,12 +109,14 @@ def run(args) -> list[Table]:
 
     head = ["model", "optimizer", "reference ms", "torch ms", "eager ratio",
             "act bwd passes ref", "act bwd passes torch"]
+    mem_head = ["model", "reference MiB", "torch MiB", "ratio", "bar"]
     if not args.no_compile:
         head += ["compiled ref ms", "compiled torch ms", "compiled ratio",
-                 "compiled ref / eager torch", "bar"]
+                 "compiled ref / eager torch", "bar", "fused ref ms", "fused first step s",
+                 "fused ref / eager torch", "fused bar"]
+        mem_head += ["fused reference MiB", "fused ratio", "fused bar"]
     timing = Table("Models, one training step", head)
-    memory = Table("Models, peak memory of one eager training step",
-                   ["model", "reference MiB", "torch MiB", "ratio", "bar"])
+    memory = Table("Models, peak memory of one eager training step", mem_head)
     for kind, build, act in models:
         ref, base = _pair(build, act, device)
         passes = backward_passes(registry.spec("activation", act), {})
@@ -116,24 +127,38 @@ def run(args) -> list[Table]:
             opts = (ref_cls(ref.parameters(), **kwargs), base_cls(base.parameters(), **kwargs))
             steps = [_step(fn, opt, x, y) for pair in losses.values()
                      for fn, opt in zip(pair, opts, strict=True)]
+            if not args.no_compile:
+                steps.append(_fused(_step(ref, opts[0], x, y)))
+                start = time.perf_counter()
+                steps[-1]()  # the first fused step compiles each Function's formula
+                first = time.perf_counter() - start
             t = measure(steps, device, min_run, args.reps)
             row = [f"{kind} {act}", opt_name, min(t[0]) * 1e3, min(t[1]) * 1e3,
                    ratio(t[0], t[1]), *passes]
             if not args.no_compile:
                 compiled = ratio(t[2], t[3])
+                fused_ratio = ratio(t[4], t[1])
                 row += [min(t[2]) * 1e3, min(t[3]) * 1e3, compiled, ratio(t[2], t[1]),
-                        verdict(compiled, COMPILED_BAR)]
+                        verdict(compiled, COMPILED_BAR), min(t[4]) * 1e3, first, fused_ratio,
+                        verdict(fused_ratio, FUSED_BAR)]
             timing.add(*row)
             if kind == "CNN" and opt_name == "momentum SGD":
                 # the peak comes in backward, before the optimizer's temporaries: one optimizer
                 # stands for both. zero_grad before the window, so new gradients count.
                 peaks = []
-                for step, opt in zip(steps[:2], opts, strict=True):
+                pairs = [(steps[0], opts[0]), (steps[1], opts[1])]
+                if not args.no_compile:
+                    pairs.append((steps[4], opts[0]))
+                for step, opt in pairs:
                     opt.zero_grad(set_to_none=True)
                     peaks.append(peak_memory(step, device))
-                r = peaks[0] / peaks[1]
-                memory.add(f"{kind} {act}", peaks[0] / 2**20, peaks[1] / 2**20, r,
-                           f"{MEMORY_BAR}x " + ("ok" if r <= MEMORY_BAR else "over"))
+                row = [f"{kind} {act}", peaks[0] / 2**20, peaks[1] / 2**20]
+                for peak in [peaks[0], *peaks[2:]]:
+                    r = peak / peaks[1]
+                    row += [r, f"{MEMORY_BAR}x " + ("ok" if r <= MEMORY_BAR else "over")]
+                if len(peaks) == 3:
+                    row.insert(5, peaks[2] / 2**20)
+                memory.add(*row)
 
     timing.note = (
         f"One training step (zero_grad, forward, cross-entropy, backward, optimizer step) on "
@@ -145,7 +170,10 @@ def run(args) -> list[Table]:
         "count."
         + ("" if args.no_compile else
            " Compiled: model and loss under torch.compile, optimizer step eager; bar "
-           f"{COMPILED_BAR}x, 'ok' only if the whole interval is under it."))
+           f"{COMPILED_BAR}x, 'ok' only if the whole interval is under it. Fused: the eager "
+           "reference step inside nnref.fused() (each Function's own formula compiled; the "
+           "first step pays the compilation: 'fused first step s'), against eager torch, bar "
+           f"{FUSED_BAR}x."))
     memory.note = (
         "Peak memory allocated during one eager training step with momentum SGD (activations "
         "kept for backward, gradients, temporaries; weights and optimizer state excluded), "
