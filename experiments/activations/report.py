@@ -17,70 +17,132 @@ PAST = 40  # the depth from which the paper reports Swish ahead
 CHANCE_LOSS = 2.0  # ln 10 = 2.30: a training loss above 2 has learnt next to nothing
 
 
+ARM_NAMES = {"he": "He gain", "matched": "matched gain"}
+CHANCE_ACC = 0.2  # 10 classes: a test accuracy above 0.2 has left chance (0.1)
+
+
+def _choose(runs: pd.DataFrame, lrs: list[float]) -> dict:
+    """Per placement, depth and arm: the rate with the lowest median validation loss, the runs
+    there, which arms no rate trains, which best rates sit on the grid's edge."""
+    runs = runs.copy()
+    runs["val_loss"] = runs.val_loss.astype(float).fillna(float("inf"))  # diverged: worst
+    keys = ["placement", "depth", "arm"]
+    best = {k: g.groupby("lr").val_loss.median().idxmin() for k, g in runs.groupby(keys)}
+    chosen = runs[[best[k] == lr for k, lr in zip(
+        zip(runs.placement, runs.depth, runs.arm, strict=True), runs.lr, strict=True)]]
+    # an arm whose every rate leaves the training loss near ln 10 (chance on 10 classes) has
+    # no best rate to speak of: its "best" is noise, wherever it falls on the grid
+    stuck = {k for k, g in runs.groupby(keys)
+             if g.groupby("lr").train_loss.median().astype(float).fillna(9.0).min()
+             > CHANCE_LOSS}
+    edges = sorted(f"{a}, BN {p}, depth {d} ({lr:g})" for (p, d, a), lr in best.items()
+                   if lr in (min(lrs), max(lrs)) and (p, d, a) not in stuck)
+    return {"chosen": chosen, "stuck": stuck, "edges": edges, "best": best}
+
+
 def paper_terms(sweep: Path, out: Path) -> dict:
     """The numbers of deep_swish.py's runs (the sweep's own ``deep_swish.json`` if
     ``run_experiments.sh --long`` wrote one, else the tracked one, which ``out`` then keeps):
-    per depth and arm the rate with the lowest median validation loss, test accuracy there
-    for every seed, and Swish (each initialisation) against ReLU through the seed rule."""
+    per batch-norm placement, depth and arm the rate with the lowest median validation loss,
+    test accuracy there for every seed (batch norm's statistics recomputed over the training
+    set where the run did so, else its running statistics, said so), and Swish (each
+    initialisation) against ReLU through the paired seed rule, a verdict per placement."""
     rec = R.side_study(sweep, out, PAPER_TERMS)
     if rec is None:
         return {"paper_ran": False}
     runs = pd.DataFrame(rec["runs"])
-    runs["arm"] = runs.activation + ", " + runs.init.map({"he": "He gain", "matched":
-                                                          "matched gain"})
-    runs["val_loss"] = runs.val_loss.astype(float).fillna(float("inf"))  # diverged: worst
-    best = {k: g.groupby("lr").val_loss.median().idxmin()
-            for k, g in runs.groupby(["depth", "arm"])}
-    chosen = runs[[best[(d, a)] == lr for d, a, lr in zip(runs.depth, runs.arm, runs.lr,
-                                                            strict=True)]]
-    # an arm whose every rate leaves the training loss near ln 10 (chance on 10 classes) has
-    # no best rate to speak of: its "best" is noise, wherever it falls on the grid
-    stuck = {k for k, g in runs.groupby(["depth", "arm"])
-             if g.groupby("lr").train_loss.median().min() > CHANCE_LOSS}
-    edges = sorted(f"{a} at depth {d} ({lr:g})" for (d, a), lr in best.items()
-                   if lr in (min(rec["lrs"]), max(rec["lrs"])) and (d, a) not in stuck)
+    runs["arm"] = runs.activation + ", " + runs.init.map(ARM_NAMES)
+    recomputed = runs.bn_stats == "recomputed"
+    # where a cell (placement, depth) has runs with recomputed statistics, only those count
+    cells = set(zip(runs[recomputed].placement, runs[recomputed].depth, strict=True))
+    old = ~recomputed & pd.Series([(p, d) not in cells for p, d in zip(
+        runs.placement, runs.depth, strict=True)], index=runs.index)
+    runs.loc[old, "val_loss"] = runs.loc[old, "val_loss_running"]
+    runs.loc[old, "test_acc"] = runs.loc[old, "test_acc_running"]
+    # before the activation, batch norm divides any gain out again (BN(cWx) = BN(Wx)): the
+    # first version's matched-gain arm there is left out, as deep_swish.py no longer runs it
+    runs = runs[(recomputed | old) & ~((runs.placement == "before") & (runs.init == "matched"))]
+    main = runs[(runs.data == "digits") & (runs.steps == rec["default_steps"])]
+    pick = _choose(main, rec["lrs"])
+    chosen = pick["chosen"]
 
-    fig, axes = R.subplots(1, ncols=1, size=(4.8, 3.2))
-    for (arm, g), color in zip(chosen.groupby("arm"), ("tab:red", "tab:green", "tab:olive"),
-                               strict=True):
-        axes[0].plot(g.depth, g.test_acc, ".", color=color, alpha=0.5)
-        med = g.groupby("depth").test_acc.median()
-        axes[0].plot(med.index, med.values, "-o", color=color, label=arm)
-    axes[0].set(xlabel="hidden layers (batch norm, momentum SGD)", ylabel="test accuracy",
-                title="best rate per depth and arm")
-    axes[0].legend(fontsize=7)
+    placements = [p for p in ("before", "after") if p in set(main.placement)]
+    fig, axes = R.subplots(len(placements), ncols=2, size=(4.4, 3.2))
+    for ax, pl in zip(axes, placements, strict=True):
+        c = chosen[chosen.placement == pl]
+        for (arm, g), color in zip(c.groupby("arm"), ("tab:red", "tab:green", "tab:olive"),
+                                   strict=False):
+            ax.plot(g.depth, g.test_acc, ".", color=color, alpha=0.5)
+            med = g.groupby("depth").test_acc.median()
+            ax.plot(med.index, med.values, "-o", color=color, label=arm)
+        ax.set(xlabel="hidden layers", ylabel="test accuracy", ylim=(0, 1),
+               title=f"BN {pl} the activation, best rate each")
+        ax.legend(fontsize=7)
     fig_name = R.savefig(fig, out / "deep_swish.png")
 
-    def accs(arm, depth):
-        return chosen[(chosen.arm == arm) & (chosen.depth == depth)].sort_values(
-            "seed").test_acc
+    def accs(frame, pl, arm, depth):
+        g = frame[(frame.placement == pl) & (frame.arm == arm) & (frame.depth == depth)]
+        return g.sort_values("seed").test_acc
 
-    depths = sorted(int(d) for d in runs.depth.unique())
-    swish_he = {d: R.compare(accs("swish, He gain", d), accs("relu, He gain", d), paired=True)
-                for d in depths}
-    swish_matched = {d: R.compare(accs("swish, matched gain", d), accs("relu, He gain", d),
-                                  paired=True)
-                     for d in depths}
-    init_effect = {d: R.compare(accs("swish, matched gain", d), accs("swish, He gain", d),
+    verdicts, lines, matched, init_effect, left = {}, {}, {}, {}, []
+    for pl in placements:
+        c = chosen[chosen.placement == pl]
+        depths = sorted(int(d) for d in c.depth.unique())
+        he = {d: R.compare(accs(c, pl, "swish, He gain", d), accs(c, pl, "relu, He gain", d),
+                           paired=True) for d in depths}
+        verdicts[pl] = R.claim(*(he[d] for d in depths if d >= PAST))
+        lines[pl] = "; ".join(f"depth {d}: {he[d]}" for d in depths)
+        if "swish, matched gain" in set(c.arm):
+            ms = {d: R.compare(accs(c, pl, "swish, matched gain", d),
+                               accs(c, pl, "relu, He gain", d), paired=True) for d in depths}
+            matched[pl] = {"held": R.claim(*(ms[d] for d in depths if d >= PAST)),
+                           "text": "; ".join(f"depth {d}: {ms[d]}" for d in depths)}
+            ie = {d: R.compare(accs(c, pl, "swish, matched gain", d),
+                               accs(c, pl, "swish, He gain", d), paired=True) for d in depths}
+            init_effect[pl] = "; ".join(f"depth {d}: {ie[d]}" for d in depths)
+        g = main[main.placement == pl]
+        for (d, arm), h in g.groupby(["depth", "arm"]):
+            left.append(f"BN {pl}, depth {d}, {arm}: {int((h.test_acc > CHANCE_ACC).sum())}"
+                        f" of {len(h)}")
+
+    both = main[main.bn_stats == "recomputed"]
+    gap = (both.test_acc - both.test_acc_running).abs()
+
+    checks = []
+    for (data, steps), g in runs.groupby(["data", "steps"]):
+        if data == "digits" and steps == rec["default_steps"]:
+            continue
+        cp = _choose(g, rec["lrs"])["chosen"]
+        for (pl, d), h in cp.groupby(["placement", "depth"]):
+            if {"swish, He gain", "relu, He gain"} <= set(h.arm):
+                cmp = R.compare(accs(h, pl, "swish, He gain", d), accs(h, pl, "relu, He gain", d),
                                 paired=True)
-                   for d in depths}
-    deep = [d for d in depths if d >= PAST]
+                who = {True: "Swish ahead", False: "ReLU ahead", None: "inconclusive"}
+                checks.append(f"{data}, {steps} steps, BN {pl}, depth {d}: swish against relu "
+                              f"{cmp} — {who[cmp.a_better]}")
+
+    table = R.seeds_table(chosen.assign(**{"best lr": chosen.lr}),
+                          ["placement", "depth", "arm", "best lr"], {
+        "test_acc": "test acc", "test_acc_running": "test acc, running BN stats",
+        "val_loss": "val loss", "train_loss": "last epoch's train loss"})
     return {
         "paper_ran": True, "paper_fig": fig_name, "paper_rec": rec, "paper_past": PAST,
-        "paper_depths": depths, "paper_seeds": int(runs.groupby(["depth", "arm", "lr"])
-                                                   .size().min()),
-        "paper_table": R.seeds_table(chosen.assign(**{"best lr": chosen.lr}),
-                                     ["depth", "arm", "best lr"], {
-            "test_acc": "test acc", "val_loss": "val loss",
-            "train_loss": "last epoch's train loss"}),
-        "paper_swish_wins": R.claim(*(swish_he[d] for d in deep)),
-        "paper_matched_wins": R.claim(*(swish_matched[d] for d in deep)),
-        "paper_vs": "; ".join(f"depth {d}: swish (He gain) against relu {swish_he[d]}"
-                              for d in depths),
-        "paper_matched_vs": "; ".join(f"depth {d}: {swish_matched[d]}" for d in deep),
-        "paper_init": "; ".join(f"depth {d}: {init_effect[d]}" for d in depths),
-        "paper_edges": ", ".join(edges),
-        "paper_stuck": ", ".join(f"{a} at depth {d}" for d, a in sorted(stuck)),
+        "paper_placements": placements, "paper_table": table,
+        "paper_depths": {pl: sorted(int(d) for d in chosen[chosen.placement == pl].depth
+                                    .unique()) for pl in placements},
+        "paper_seeds": int(main.groupby(["placement", "depth", "arm", "lr"]).size().min()),
+        "paper_lrs": {pl: sorted(float(v) for v in main[main.placement == pl].lr.unique())
+                      for pl in placements},
+        "paper_running_only": sorted({f"BN {p}, depth {d}" for p, d in zip(
+            main[main.bn_stats == "running"].placement, main[main.bn_stats == "running"].depth,
+            strict=True)}),
+        "paper_verdicts": verdicts, "paper_vs": lines, "paper_matched": matched,
+        "paper_init": init_effect, "paper_left": "; ".join(left),
+        "paper_bn_gap": (float(gap.median()), float(gap.max())) if len(gap) else None,
+        "paper_checks": checks,
+        "paper_edges": ", ".join(pick["edges"]),
+        "paper_stuck": ", ".join(f"{a} (BN {p}) at depth {d}" for p, d, a in
+                                 sorted(pick["stuck"])),
     }
 
 
