@@ -21,6 +21,7 @@ from nnref.losses import cross_entropy
 
 HERE = Path(__file__).resolve().parent
 TARGET = 0.8  # "speed": first epoch whose validation accuracy reaches this
+BOUNDARY = HERE / "lr_boundary.json"  # written by lr_boundary.py beside this script
 DRIFT_STEPS, PROBE = 400, 256
 
 
@@ -55,6 +56,67 @@ def drift(norm: str | None, steps: int = DRIFT_STEPS, lr: float = 0.1, seed: int
 def first_epoch(values, target: float) -> float:
     hit = [i + 1 for i, v in enumerate(values) if v >= target]
     return float(hit[0]) if hit else math.nan
+
+
+def boundary(sweep: Path, out: Path) -> dict:
+    """lr_boundary.py's sweep to divergence (the sweep's own JSON if ``run_experiments.sh
+    --long`` wrote one, else the tracked one): per arm, gain and seed the largest rate that
+    still trains (final validation accuracy >= the JSON's bar) and the next rate of the grid,
+    where it no longer does; batch norm against none through the paired rule, pair by pair
+    (the same gain and seed: the same split and batch order)."""
+    rec = R.side_study(sweep, out, BOUNDARY)
+    if rec is None:
+        return {"boundary_ran": False}
+    runs = pd.DataFrame(rec["runs"])
+    runs["trains"] = runs.val_acc.fillna(0.0) >= rec["trains_at"]
+    lrs = sorted(runs.lr.unique())
+    rows = []
+    for (norm, gain, seed), g in runs.groupby(["norm", "gain", "seed"]):
+        ok = sorted(g[g.trains].lr)
+        top = ok[-1] if ok else None
+        above = [lr for lr in sorted(g.lr) if top is not None and lr > top]
+        rows.append({"norm": norm, "gain": gain, "seed": seed, "largest": top,
+                     "fails": above[0] if above else None})
+    b = pd.DataFrame(rows)
+    fig, axes = R.subplots(1, ncols=1, size=(4.8, 3.2))
+    for (norm, gain), g in runs.groupby(["norm", "gain"]):
+        med = g.groupby("lr").val_acc.median()
+        axes[0].plot(med.index, med.values, "-o" if norm == "batch" else "--s", ms=3,
+                     label=f"{'BN' if norm == 'batch' else 'no BN'}, gain {gain:g}")
+    axes[0].axhline(rec["trains_at"], color="k", lw=0.5)
+    axes[0].set(xscale="log", xlabel="learning rate (plain SGD)",
+                ylabel="final val acc (median of seeds)", ylim=(0, 1))
+    axes[0].legend(fontsize=6)
+    fig_name = R.savefig(fig, out / "lr_boundary.png")
+
+    def log_largest(norm, gain=None):
+        g = b[(b.norm == norm) & ((b.gain == gain) if gain is not None else True)]
+        # an arm that trains at no rate sits half a decade below the grid
+        return [math.log10(v) if v is not None and not pd.isna(v) else math.log10(lrs[0]) - 0.5
+                for v in g.sort_values(["gain", "seed"]).largest]
+
+    gains = sorted(b.gain.unique())
+    per_gain = {gn: R.compare(log_largest("batch", gn), log_largest("none", gn), paired=True)
+                for gn in gains}
+    overall = R.compare(log_largest("batch"), log_largest("none"), paired=True)
+    table = ["| gain | batch norm | largest rate that trains (per seed) | next rate: fails |",
+             "|---|---|---|---|"]
+    for (gain, norm), g in b.groupby(["gain", "norm"]):
+        g = g.sort_values("seed")
+        table.append(f"| {gain:g} | {'yes' if norm == 'batch' else 'no'} | "
+                     + ", ".join("none" if pd.isna(v) else f"{v:g}" for v in g.largest) + " | "
+                     + ", ".join("— (grid's top)" if pd.isna(v) else f"{v:g}" for v in g.fails)
+                     + " |")
+    edge = bool(b.fails.isna().any())
+    return {
+        "boundary_ran": True, "boundary_fig": fig_name, "boundary_rec": rec,
+        "boundary_table": "\n".join(table), "boundary_lrs": [float(v) for v in lrs],
+        "boundary_seeds": int(b.seed.nunique()), "boundary_gains": [float(v) for v in gains],
+        "boundary_held": R.claim(overall), "boundary_cmp": str(overall),
+        "boundary_per_gain": "; ".join(f"gain {gn:g}: {c}" for gn, c in per_gain.items()),
+        "boundary_gain_verdicts": {float(gn): c.a_better for gn, c in per_gain.items()},
+        "boundary_edge": edge,
+    }
 
 
 def build(sweep: Path, out: Path) -> dict:
@@ -140,6 +202,7 @@ def build(sweep: Path, out: Path) -> dict:
         "less_drift": R.claim(less_drift), "drift_cmp": str(less_drift),
         "move_plain": float(pd.Series(move[None]).median()),
         "move_bn": float(pd.Series(move["batch"]).median()),
+        **boundary(sweep, out),
     }
 
 
