@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -243,7 +244,7 @@ def _outside_tests() -> str:
 def _outcomes(stdout: str) -> dict[str, set[str]]:
     """test function -> the check ids that failed, for every test function that ran."""
     out: dict[str, set[str]] = {}
-    for status, func, cid in re.findall(r"^(PASSED|FAILED) \S+::(\w+)\[([\w-]+)\]", stdout,
+    for status, func, cid in re.findall(r"^(PASSED|FAILED) \S+::(\w+)\[([^\]]+)\]", stdout,
                                         re.M):
         out.setdefault(func, set())
         if status == "FAILED":
@@ -254,16 +255,22 @@ def _outcomes(stdout: str) -> dict[str, set[str]]:
 @pytest.mark.slow
 def test_plugin_in_a_new_venv_outside_the_repository(tmp_path):
     """nnref installed (not editable) from the working tree into a new virtual environment
-    that reuses this one's packages (torch, pytest): the plugin is found by its entry point,
-    the correct examples pass, each broken variant fails the property its bug breaks."""
+    that reuses this one's packages (torch, pytest; a path file, so nothing is downloaded): the
+    plugin is found by its entry point, the correct examples pass, each broken variant fails
+    the property its bug breaks."""
     env_dir, work = tmp_path / "venv", tmp_path / "work"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True, check=True)
+    site = Path(site.stdout.strip())
+    (site / "reused_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     build = tmp_path / "src"
     shutil.copytree(ROOT, build, ignore=shutil.ignore_patterns(
         ".git", ".venv", "outputs", "multirun", "logs", "*.egg-info", "build", "site"))
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", str(build)], check=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(site), str(build)], check=True,
+                   timeout=600)
     shutil.copytree(EXAMPLES, work / "testing_examples")
     (work / "test_examples.py").write_text(_outside_tests())
     found = subprocess.run([str(python), "-c", "import nnref; print(nnref.__file__)"],
@@ -276,12 +283,13 @@ def test_plugin_in_a_new_venv_outside_the_repository(tmp_path):
     for name, fn, prop in BROKEN:
         assert prop in outcomes.pop(f"test_{_test_name(name, fn)}"), (prop, out.stdout[-3000:])
     assert not outcomes
-    # and the option, found through the entry point alone
-    cli = _run_pytest(python, ["--nnref-check", "testing_examples.lion:LionForeachNoDecay",
-                               "--against", "testing_examples.lion:LionLoop"], work)
-    assert re.search(r"^FAILED .*\[lockstep_foreach-float32-defaults\]", cli.stdout, re.M) \
-        is None and re.search(r"^PASSED .*\[lockstep_foreach-float32-defaults\]", cli.stdout,
-                              re.M), cli.stdout[-3000:]
+    # and the option, found through the entry point alone, in a directory without tests
+    shutil.copytree(EXAMPLES, tmp_path / "cli" / "testing_examples")
+    target = "testing_examples.gelu_tanh:GeluTanhWrongDerivative"
+    cli = _run_pytest(python, ["--nnref-check", target, "--against",
+                               "testing_examples.gelu_tanh:reference"], tmp_path / "cli")
+    assert re.search(r"^FAILED .*GeluTanhWrongDerivative\[backward-float64\]", cli.stdout, re.M)
+    assert re.search(r"^PASSED .*GeluTanhWrongDerivative\[forward-float64\]", cli.stdout, re.M)
 
 
 def _test_name(example: str, fn) -> str:
@@ -290,3 +298,14 @@ def _test_name(example: str, fn) -> str:
     if qual == "Function.apply" or qual.endswith(".apply"):
         qual = fn.__self__.__name__
     return re.sub(r"\W", "_", f"{module}.{qual}").lower()
+
+
+@pytest.mark.slow  # about 25 s: the page runs whole batteries
+def test_the_book_page_runs_as_written():
+    """scripts/docs/testing.md: every >>> example, with its output."""
+    import doctest
+
+    page = ROOT / "scripts" / "docs" / "testing.md"
+    result = doctest.testfile(str(page), module_relative=False, report=True,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 15 and result.failed == 0, result
