@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import venv
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -309,3 +310,154 @@ def test_the_book_page_runs_as_written():
     result = doctest.testfile(str(page), module_relative=False, report=True,
                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted >= 15 and result.failed == 0, result
+
+
+# --- independently checked: small bugs injected (monkeypatched, never written to a file) -------
+def _scaled_backward(cls, factor):
+    original = cls.backward
+
+    def backward(ctx, *grads):
+        out = original(ctx, *grads)
+        return tuple(None if g is None else g * factor for g in out) \
+            if isinstance(out, tuple) else out * factor
+    return backward
+
+
+def _mutate_adam_eps(monkeypatch):
+    from nnref.optim import adam
+    original = adam.Adam._single_tensor
+    monkeypatch.setattr(adam.Adam, "_single_tensor", lambda self, group, params, grads: (
+        original(self, {**group, "eps": group["eps"] * 10}, params, grads)))
+
+
+def _mutate_sgd_foreach_decay(monkeypatch):
+    from nnref.optim import sgd
+    original = sgd.SGD._multi_tensor
+    monkeypatch.setattr(sgd.SGD, "_multi_tensor", lambda self, group, params, grads: (
+        original(self, {**group, "weight_decay": 0.0}, params, grads)))
+
+
+def _mutate_sigmoid_saves_input(monkeypatch):
+    from nnref.activations import sigmoidal
+    original = sigmoidal._SigmoidFn.setup_context
+
+    def setup_context(ctx, inputs, output):
+        original(ctx, inputs, output)
+        ctx.spare = inputs[0].clone()  # kept for backward, never used
+        ctx.save_for_backward(output, ctx.spare)
+    backward = sigmoidal._SigmoidFn.backward
+    monkeypatch.setattr(sigmoidal._SigmoidFn, "setup_context", staticmethod(setup_context))
+    monkeypatch.setattr(sigmoidal._SigmoidFn, "backward", staticmethod(
+        lambda ctx, grad: backward(SimpleNamespace(saved_tensors=ctx.saved_tensors[:1]), grad)))
+
+
+def _mutate_tanh_writes_upstream(monkeypatch):
+    from nnref.activations import sigmoidal
+    original = sigmoidal._TanhFn.backward
+
+    def backward(ctx, grad):
+        out = original(ctx, grad)
+        return grad.copy_(out)
+    monkeypatch.setattr(sigmoidal._TanhFn, "backward", staticmethod(backward))
+
+
+def _mutate_leaky_relu_default(monkeypatch):
+    from nnref.activations import rectifiers
+    monkeypatch.setattr(rectifiers.LeakyReLU.__init__, "__defaults__", (0.1, False))
+
+
+def _mutate_elu_backward(monkeypatch):
+    from nnref.activations import rectifiers
+    monkeypatch.setattr(rectifiers._ELUFn, "backward",
+                        staticmethod(_scaled_backward(rectifiers._ELUFn, 1 + 2**-20)))
+
+
+def _mutate_ste_mask(monkeypatch):
+    monkeypatch.setattr(ste.SignSTE, "forward", staticmethod(
+        lambda x: (torch.sign(x), (x.abs() <= 1).to(x.dtype))))
+
+
+def _mutate_layer_norm_eps(monkeypatch):
+    def normalized(x, dims, eps):  # eps outside the square root
+        xc = x - x.mean(dims, keepdim=True)
+        rstd = 1 / (torch.sqrt((xc * xc).mean(dims, keepdim=True)) + eps)
+        return xc * rstd, rstd
+    monkeypatch.setattr(layer_norm, "_normalized", normalized)
+
+
+def _mutate_grad_reversal_lambda(monkeypatch):
+    monkeypatch.setattr(grad_reversal.GradReverse, "backward",
+                        staticmethod(lambda ctx, grad: (-grad, None)))
+
+
+def _mutate_lion_beta(monkeypatch):
+    original = lion.Lion.__dict__["_single"].__func__
+
+    def single(params, grads, ms, group):  # the momentum kept with beta1 instead of beta2
+        b1 = group["betas"][0]
+        original(params, grads, ms, {**group, "betas": (b1, b1)})
+    monkeypatch.setattr(lion.Lion, "_single", staticmethod(single))
+
+
+def _mutate_gelu_half(monkeypatch):
+    monkeypatch.setattr(gelu, "_opmath", lambda x: x)
+
+
+def _mutate_logsumexp_backward(monkeypatch):
+    monkeypatch.setattr(logsumexp.LogSumExp, "backward",
+                        staticmethod(_scaled_backward(logsumexp.LogSumExp, 1 - 2**-30)))
+
+
+def _nnref_module(name):
+    from nnref import registry
+    spec = registry.spec("activation", name)
+    return lambda **kw: testing.module_checks(spec.reference, reference=spec.builtin, **kw)
+
+
+def _nnref_optim(name, configs):
+    from nnref import registry
+    spec = registry.spec("optim", name)
+    return lambda **kw: testing.optimizer_checks(spec.reference, spec.builtin, configs,
+                                                 steps=50, **kw)
+
+
+# (what is injected, the mutation, the checks, the property expected to catch it)
+MUTATIONS = [
+    ("nnref ELU backward scaled by 1 + 2^-20", _mutate_elu_backward, _nnref_module("elu"),
+     "backward"),
+    ("nnref LeakyReLU default slope 0.01 -> 0.1", _mutate_leaky_relu_default,
+     _nnref_module("leaky_relu"), "signature"),
+    ("nnref sigmoid saves its input too", _mutate_sigmoid_saves_input,
+     _nnref_module("sigmoid"), "saved_bytes"),
+    ("nnref tanh backward writes into the upstream gradient", _mutate_tanh_writes_upstream,
+     _nnref_module("tanh"), "mutation"),
+    ("nnref Adam single-tensor eps x10", _mutate_adam_eps,
+     _nnref_optim("adam", ({},)), "lockstep"),
+    ("nnref SGD foreach path drops weight decay", _mutate_sgd_foreach_decay,
+     _nnref_optim("sgd", ({"lr": 0.1, "weight_decay": 0.01},)), "lockstep_foreach"),
+    ("STE mask |x| <= 1 (hardtanh's derivative is 0 at +-1)", _mutate_ste_mask,
+     lambda **kw: FACTORIES["ste"](ste.sign_ste, **kw), "kinks"),
+    ("gradient reversal ignores lambda", _mutate_grad_reversal_lambda,
+     lambda **kw: FACTORIES["grad_reversal"](grad_reversal.grad_reverse, **kw), "backward"),
+    ("GELU-tanh in half precision throughout", _mutate_gelu_half,
+     lambda **kw: FACTORIES["gelu_tanh"](gelu.GeluTanh.apply, **kw), "forward"),
+    ("log-sum-exp backward scaled by 1 - 2^-30", _mutate_logsumexp_backward,
+     lambda **kw: FACTORIES["logsumexp"](logsumexp.logsumexp, **kw), "backward"),
+    ("LayerNorm eps outside the square root", _mutate_layer_norm_eps,
+     lambda **kw: FACTORIES["layer_norm"](layer_norm.LayerNorm, **kw), "forward"),
+    ("Lion momentum kept with beta1", _mutate_lion_beta,
+     lambda **kw: FACTORIES["lion"](lion.Lion, **kw), "lockstep"),
+]
+
+
+@pytest.mark.slow  # about a minute: every property of each mutated component
+@pytest.mark.parametrize(("label", "mutate", "checks", "prop"), MUTATIONS,
+                         ids=[m[0] for m in MUTATIONS])
+def test_injected_bugs_are_caught(monkeypatch, label, mutate, checks, prop):
+    """Without the mutation every property holds; with it, the run fails and ``prop`` is among
+    the properties named."""
+    testing.run_checks(checks())
+    mutate(monkeypatch)
+    with pytest.raises(testing.CheckFailure) as caught:
+        testing.run_checks(checks())
+    assert prop in caught.value.properties, str(caught.value)
