@@ -179,6 +179,7 @@ def _run_pytest(python, args, cwd, plugin_flag=()):
                           text=True, timeout=900)
 
 
+@pytest.mark.slow  # a fresh interpreter compiles: about 30 s
 def test_plugin_option_checks_a_component_by_name(tmp_path):
     shutil.copytree(EXAMPLES, tmp_path / "testing_examples")
     out = _run_pytest(sys.executable, [
