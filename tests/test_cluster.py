@@ -50,10 +50,14 @@ def which(*names: str, package: str) -> list[str]:
     return paths
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct localhost ports free at this moment (all held open until all are
+    picked)."""
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in held]
 
 
 def tail(path: Path, n: int = 3) -> str:
@@ -88,7 +92,8 @@ def daemons():
 @pytest.fixture
 def short_tmp():
     """A directory directly under the system temp dir: short enough for Unix socket paths
-    (≤ 107 bytes) and reachable by another user (pytest's own tmp_path is private to root)."""
+    (≤ 107 bytes) and reachable by another user (pytest's own tmp_path is private to root).
+    Requested before ``daemons``, so it is removed after they stop."""
     path = Path(tempfile.mkdtemp(prefix="nnref-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
@@ -138,7 +143,7 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 
 
 @pytest.fixture
-def slurm(daemons, short_tmp, monkeypatch) -> Path:
+def slurm(short_tmp, daemons, monkeypatch) -> Path:
     """A one-node Slurm cluster on localhost ports, munge on its own key and socket; its
     ``slurm.conf`` is in ``SLURM_CONF`` for every Slurm command this test runs."""
     munged, slurmctld, slurmd, sinfo = which("munged", "slurmctld", "slurmd", "sinfo",
@@ -165,8 +170,9 @@ def slurm(daemons, short_tmp, monkeypatch) -> Path:
     for sub in ("state", "spool"):
         (short_tmp / sub).mkdir()
     conf = short_tmp / "slurm.conf"
+    ctld_port, slurmd_port = free_ports(2)
     conf.write_text(SLURM_CONF.format(
-        ctld_port=free_port(), slurmd_port=free_port(), user=pwd.getpwuid(os.getuid()).pw_name,
+        ctld_port=ctld_port, slurmd_port=slurmd_port, user=pwd.getpwuid(os.getuid()).pw_name,
         munge_socket=socket_path, dir=short_tmp, node=node))
     monkeypatch.setenv("SLURM_CONF", str(conf))
 
@@ -226,12 +232,15 @@ def postgres_bin() -> Path:
 
 
 @pytest.fixture
-def postgres(daemons, short_tmp) -> str:
+def postgres(short_tmp, daemons) -> str:
     """A throw-away PostgreSQL cluster on a free localhost port with an empty database
     ``optuna``; its SQLAlchemy URL. As root it runs as the ``postgres`` user (the server
     refuses root)."""
     bin_dir = postgres_bin()
-    pytest.importorskip("psycopg2", reason="psycopg2 missing: the sweeps extra installs it")
+    try:
+        import psycopg2  # noqa: F401  (SQLAlchemy's postgresql:// driver)
+    except ImportError:
+        unavailable("psycopg2 not installed (the sweeps extra installs it)")
     as_user = {}
     if os.getuid() == 0:
         try:
@@ -246,7 +255,7 @@ def postgres(daemons, short_tmp) -> str:
                           cwd=short_tmp, **as_user)
     if init.returncode:
         unavailable(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
-    port = free_port()
+    (port,) = free_ports(1)
     # fsync off: a throw-away cluster need not survive a power cut
     proc = daemons([bin_dir / "postgres", "-D", data, "-p", str(port), "-k", short_tmp,
                     "-c", "listen_addresses=localhost", "-c", "fsync=off"], log,
