@@ -3,7 +3,8 @@
 Generated from the registry by :mod:`nnref.verify.torchdb`: one test per (component, database
 entry, dtype). The default run takes the first ``torchdb.DEFAULT_CAP`` samples of each entry and
 dtype (optimizers: every configuration); ``-m slow`` runs every sample. A difference from torch
-passes only when a row of the README's "Deviations from torch" table covers it.
+passes only when a row of the "Deviations from torch" table (src/nnref/verify/deviations.md, the
+book's page of that name) covers it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ PARAMS = [pytest.param(c, id=c.id) for c in CASES]
 
 def _assert_covered(case: torchdb.Case, cap: int | None) -> None:
     open_ = [f for f in case.run("cpu", cap) if not torchdb.covered(case.component, f.key)]
-    assert not open_, f"{len(open_)} differences from torch not in the README's deviations:\n" + \
-        "\n".join(f"  {f.key}\n      {f.detail}" for f in open_)
+    assert not open_, (f"{len(open_)} differences from torch not in the deviations table "
+                       "(src/nnref/verify/deviations.md):\n") + "\n".join(
+        f"  {f.key}\n      {f.detail}" for f in open_)
 
 
 def test_databases_available():

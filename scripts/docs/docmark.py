@@ -13,6 +13,8 @@ build instead of leaving raw TeX on a page.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import logging
 import re
 import textwrap
@@ -106,23 +108,133 @@ class RstToMarkdown(griffe.Extension):
     :func:`rst_to_markdown` before the Google-style parser splits it into sections."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
+        if obj.docstring is None and obj.is_class:
+            # a class may set ``__doc__ = r"""..."""`` in its body (to share text between
+            # classes); griffe reads source only, so take the docstring Python built
+            runtime = _runtime_doc(obj.path)
+            if runtime:
+                obj.docstring = griffe.Docstring(inspect.cleandoc(runtime), parent=obj)
         if obj.docstring is not None:
             obj.docstring.value = rst_to_markdown(obj.docstring.value)
 
 
-def tex_to_mathml(tex: str, display: bool) -> str:
-    """MathML for ``tex``; raises ``ValueError`` when latex2mathml cannot read it."""
+def _runtime_doc(path: str) -> str | None:
+    module, _, name = path.rpartition(".")
     try:
-        mathml = convert(tex, display="block" if display else "inline")
+        return getattr(importlib.import_module(module), name).__doc__
+    except (ImportError, AttributeError):
+        return None
+
+
+MATHML = "http://www.w3.org/1998/Math/MathML"
+etree.register_namespace("", MATHML)
+# MathML Core (https://w3c.github.io/mathml-core/): what Chromium lays out. Anything else
+# (MathML 3's linebreak, columnalign, mathvariant other than normal) is ignored there, so the
+# formula would look right in one browser and wrong in another: the build refuses it.
+CORE_ELEMENTS = {
+    "math", "annotation", "annotation-xml", "maction", "merror", "mfrac", "mi", "mmultiscripts",
+    "mn", "mo", "mover", "mpadded", "mphantom", "mprescripts", "mroot", "mrow", "ms", "mspace",
+    "msqrt", "mstyle", "msub", "msubsup", "msup", "mtable", "mtd", "mtext", "mtr", "munder",
+    "munderover", "none", "semantics"}
+_GLOBAL_ATTRS = {"xmlns", "class", "id", "style", "dir", "displaystyle", "mathbackground",
+                 "mathcolor", "mathsize", "scriptlevel"}
+CORE_ATTRIBUTES = {
+    "math": {"display"}, "mi": {"mathvariant"}, "mfrac": {"linethickness"},
+    "mo": {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric", "maxsize",
+           "minsize", "largeop", "movablelimits"},
+    "mover": {"accent"}, "munder": {"accentunder"}, "munderover": {"accent", "accentunder"},
+    "mspace": {"width", "height", "depth"},
+    "mpadded": {"width", "height", "depth", "lspace", "voffset"},
+    "mtd": {"columnspan", "rowspan"}, "maction": {"actiontype", "selection"},
+}
+# latex2mathml's MathML-3 styling, as the CSS that MathML Core reads instead
+_VARIANT_CSS = {"bold": "font-weight: bold", "italic": "font-style: italic",
+                "bold-italic": "font-weight: bold; font-style: italic",
+                "monospace": "font-family: monospace"}
+_ALIGN_CSS = {"left": "text-align: left", "right": "text-align: right",
+              "center": "text-align: center"}
+_PRIMES = {"\u2032", "\u2033", "\u2034"}
+_ALIGNED = re.compile(r"\\begin\{aligned\}((?:(?!\\begin\{aligned\}).)*?)\\end\{aligned\}",
+                      re.S)
+_NESTED = re.compile(r"\\begin\{(\w+)\}.*?\\end\{\1\}", re.S)
+
+
+def _aligned_to_array(tex: str) -> str:
+    """TeX's ``aligned`` as an ``array`` of alternately right- and left-aligned columns.
+
+    latex2mathml turns ``aligned`` into one row with its ``&`` kept as identifiers and MathML 3
+    line breaks, which Chromium draws as a single line of ``&`` glyphs; an ``array`` becomes an
+    ``mtable``, whose rows and cells every MathML Core browser lays out.
+    """
+    while m := _ALIGNED.search(tex):
+        body = re.sub(r"\\\\\[[^\]]*\]", r"\\\\", m.group(1))  # \\[2pt]: a row gap
+        flat = _NESTED.sub("", body)  # a nested cases' & and \\ belong to it
+        cols = 1 + max(row.count("&") for row in flat.split("\\\\"))
+        spec = ("rl" * cols)[:cols]
+        tex = f"{tex[:m.start()]}\\begin{{array}}{{{spec}}}{body}\\end{{array}}{tex[m.end():]}"
+    return tex
+
+
+def _to_core(root: etree.Element, tex: str) -> None:
+    """Rewrite latex2mathml's MathML-3 attributes as MathML Core (in place); raise
+    ``ValueError`` on an element or attribute Core does not have."""
+    for el in list(root.iter()):
+        tag = el.tag.rsplit("}", 1)[-1]
+        if tag not in CORE_ELEMENTS:
+            raise ValueError(f"TeX {tex!r}: <{tag}> is not MathML Core")
+        if tag in ("mover", "munder"):  # \overline's accent belongs on the script, not its mo
+            where = "accent" if tag == "mover" else "accentunder"
+            for mo in el[1:]:
+                if mo.attrib.pop("accent", None) == "true":
+                    el.set(where, "true")
+        css = []
+        if (align := el.attrib.pop("columnalign", None)) is not None and tag == "mtd":
+            css.append(_ALIGN_CSS[align])
+        variant = el.attrib.get("mathvariant")
+        if variant is not None and not (tag == "mi" and variant == "normal"):
+            if variant not in _VARIANT_CSS:
+                raise ValueError(f"TeX {tex!r}: mathvariant={variant!r} is not MathML Core")
+            css.append(_VARIANT_CSS[el.attrib.pop("mathvariant")])
+        if css:
+            el.set("style", "; ".join(filter(None, [el.get("style"), *css])))
+        allowed = _GLOBAL_ATTRS | CORE_ATTRIBUTES.get(tag, set())
+        if bad := sorted(set(el.attrib) - allowed):
+            raise ValueError(f"TeX {tex!r}: <{tag} {' '.join(bad)}> is not MathML Core")
+        # f' is msup(f, prime); a prime glyph already sits high, so raising it again leaves it
+        # floating above the letter: set it beside the base instead, with no operator spacing
+        if tag == "msup" and len(el) == 2 and el[1].text and set(el[1].text) <= _PRIMES:
+            prime = etree.Element(f"{{{MATHML}}}mo", lspace="0", rspace="0")
+            prime.text = el[1].text
+            el.tag = f"{{{MATHML}}}mrow"
+            el.remove(el[1])
+            el.append(prime)
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """MathML Core for ``tex``; raises ``ValueError`` when it cannot be converted faithfully."""
+    try:
+        mathml = convert(_aligned_to_array(tex).replace("\\|", "\\Vert "),
+                         display="block" if display else "inline")
     except Exception as exc:  # latex2mathml raises its own exception types, one per syntax error
         raise ValueError(f"cannot convert TeX {tex!r}: {type(exc).__name__}: {exc}") from exc
     if "<merror" in mathml:
         raise ValueError(f"cannot convert TeX {tex!r}: latex2mathml produced an error node")
+    if re.search(r">\s*&\s*<", mathml):
+        raise ValueError(f"cannot convert TeX {tex!r}: a stray alignment mark '&' (outside an "
+                         "aligned, cases or array environment) would be drawn as a glyph")
     # latex2mathml leaves TeX's escaped characters as written inside \text{...} (fan\_in)
-    mathml = re.sub(r"\\([_%#&$])", r"\1", mathml)
+    mathml = re.sub(r"\\([_%#$])", r"\1", mathml).replace("\\&", "&amp;")
+    mathml = mathml.replace(">\\Vert<", ">\u2016<")  # \Big\| (a sized norm bar)
     # and keeps a command it does not know as text, which would show raw TeX
     if unknown := re.search(r">([^<]*\\[^<]*)<", mathml):
         raise ValueError(f"cannot convert TeX {tex!r}: unknown command {unknown.group(1)!r}")
+    try:
+        root = etree.fromstring(mathml)
+    except etree.ParseError as exc:
+        raise ValueError(f"cannot convert TeX {tex!r}: latex2mathml's output is not "
+                         f"well-formed ({exc})") from exc
+    _to_core(root, tex)
+    mathml = etree.tostring(root, encoding="unicode")
     # a span (styled as a block) stays valid HTML inside the paragraph Markdown wraps it in
     return f'<span class="nnref-math">{mathml}</span>' if display else mathml
 
@@ -130,7 +242,8 @@ def tex_to_mathml(tex: str, display: bool) -> str:
 class _MathPattern(InlineProcessor):
     def handleMatch(self, m: re.Match, data: str):  # noqa: N802 (Markdown's API)
         display = m.group(1) is not None
-        tex = m.group(1) if display else m.group(2)
+        # a code span inside the formula (\text{`half=True`}) is already a placeholder here
+        tex = self.unescape(m.group(1) if display else m.group(2))
         try:
             return self.md.htmlStash.store(tex_to_mathml(tex, display)), m.start(0), m.end(0)
         except ValueError as exc:

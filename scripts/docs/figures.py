@@ -264,5 +264,41 @@ def norm(spec: registry.Spec, path: Path) -> str:
             "with mean 0 and standard deviation 1 (γ = 1, β = 0 at initialisation).")
 
 
+def recurrent(spec: registry.Spec, path: Path) -> str:
+    """|dL/dh_t| at every step of a 100-step sequence, L the sum of the last state: the gradient
+    through time from the reference's own backward (the cell stepped by hand to keep each h_t);
+    the plain RNN at three spectral radii of W_hh, where it vanishes, holds or explodes."""
+    from nnref import recurrent as R
+
+    cells = {"rnn": R.RNNCell, "rnn_relu": R.RNNCell, "lstm": R.LSTMCell, "gru": R.GRUCell}
+    name = spec.name.removesuffix("_cell")
+    cls = cells.get(name, R.RNNCell)
+    kw = {"nonlinearity": "relu"} if name == "rnn_relu" else {}
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for radius in ((0.5, 1.0, 1.5) if cls is R.RNNCell else (None,)):
+        torch.manual_seed(0)
+        cell = cls(8, 32, **kw)
+        if radius is not None:
+            with torch.no_grad():
+                w = cell.weight_hh
+                w.mul_(radius / torch.linalg.eigvals(w).abs().max())
+        x, state, hs = torch.randn(100, 4, 8), None, []
+        for t in range(100):
+            state = cell(x[t], state)
+            h = state[0] if isinstance(state, tuple) else state
+            h.retain_grad()
+            hs.append(h)
+        hs[-1].sum().backward()
+        ax.semilogy([float(h.grad.norm()) for h in hs],
+                    label=f"W_hh scaled to spectral radius {radius}" if radius else spec.name)
+    ax.set_xlabel("step t")
+    ax.set_ylabel("|∂L/∂h_t|")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+    return (f"{spec.name} ({cls.__name__} stepped 100 times on random input): the norm of the "
+            "gradient of the last state's sum at every earlier state h_t, from the reference's "
+            "own backward.")
+
+
 DRAW = {"activation": activation, "loss": loss, "init": init, "optim": optim,
-        "dropout": dropout, "norm": norm}
+        "dropout": dropout, "norm": norm, "recurrent": recurrent}
