@@ -80,26 +80,30 @@ def paper_terms(sweep: Path, out: Path) -> dict:
         ax.legend(fontsize=7)
     fig_name = R.savefig(fig, out / "deep_swish.png")
 
-    def accs(frame, pl, arm, depth):
-        g = frame[(frame.placement == pl) & (frame.arm == arm) & (frame.depth == depth)]
-        return g.sort_values("seed").test_acc
+    def pair(frame, pl, depth, a, b):
+        """``a`` against ``b`` at one placement and depth, on the seeds both ran."""
+        g = frame[(frame.placement == pl) & (frame.depth == depth)]
+        acc = {arm: g[g.arm == arm].set_index("seed").test_acc for arm in (a, b)}
+        seeds = sorted(set(acc[a].index) & set(acc[b].index))
+        return R.compare(acc[a][seeds], acc[b][seeds], paired=True) if seeds else None
+
+    def pairs(frame, pl, a, b):
+        """``a`` against ``b`` at every depth where both ran."""
+        found = {d: pair(frame, pl, d, a, b) for d in sorted(int(v) for v in frame.depth.unique())}
+        return {d: c for d, c in found.items() if c is not None}
 
     verdicts, lines, matched, init_effect, left = {}, {}, {}, {}, []
     for pl in placements:
         c = chosen[chosen.placement == pl]
-        depths = sorted(int(d) for d in c.depth.unique())
-        he = {d: R.compare(accs(c, pl, "swish, He gain", d), accs(c, pl, "relu, He gain", d),
-                           paired=True) for d in depths}
-        verdicts[pl] = R.claim(*(he[d] for d in depths if d >= PAST))
-        lines[pl] = "; ".join(f"depth {d}: {he[d]}" for d in depths)
-        if "swish, matched gain" in set(c.arm):
-            ms = {d: R.compare(accs(c, pl, "swish, matched gain", d),
-                               accs(c, pl, "relu, He gain", d), paired=True) for d in depths}
-            matched[pl] = {"held": R.claim(*(ms[d] for d in depths if d >= PAST)),
-                           "text": "; ".join(f"depth {d}: {ms[d]}" for d in depths)}
-            ie = {d: R.compare(accs(c, pl, "swish, matched gain", d),
-                               accs(c, pl, "swish, He gain", d), paired=True) for d in depths}
-            init_effect[pl] = "; ".join(f"depth {d}: {ie[d]}" for d in depths)
+        he = pairs(c, pl, "swish, He gain", "relu, He gain")
+        verdicts[pl] = R.claim(*(v for d, v in he.items() if d >= PAST))
+        lines[pl] = "; ".join(f"depth {d}: {v}" for d, v in he.items())
+        ms = pairs(c, pl, "swish, matched gain", "relu, He gain")
+        if ms:
+            matched[pl] = {"held": R.claim(*(v for d, v in ms.items() if d >= PAST)),
+                           "text": "; ".join(f"depth {d}: {v}" for d, v in ms.items())}
+            ie = pairs(c, pl, "swish, matched gain", "swish, He gain")
+            init_effect[pl] = "; ".join(f"depth {d}: {v}" for d, v in ie.items())
         g = main[main.placement == pl]
         for (d, arm), h in g.groupby(["depth", "arm"]):
             left.append(f"BN {pl}, depth {d}, {arm}: {int((h.test_acc > CHANCE_ACC).sum())}"
@@ -114,15 +118,14 @@ def paper_terms(sweep: Path, out: Path) -> dict:
             continue
         cp = _choose(g, rec["lrs"])["chosen"]
         for (pl, d), h in cp.groupby(["placement", "depth"]):
-            if {"swish, He gain", "relu, He gain"} <= set(h.arm):
-                cmp = R.compare(accs(h, pl, "swish, He gain", d), accs(h, pl, "relu, He gain", d),
-                                paired=True)
+            cmp = pair(h, pl, d, "swish, He gain", "relu, He gain")
+            if cmp is not None:
                 who = {True: "Swish ahead", False: "ReLU ahead", None: "inconclusive"}
                 checks.append(f"{data}, {steps} steps, BN {pl}, depth {d}: swish against relu "
                               f"{cmp} — {who[cmp.a_better]}")
 
-    table = R.seeds_table(chosen.assign(**{"best lr": chosen.lr}),
-                          ["placement", "depth", "arm", "best lr"], {
+    table = R.seeds_table(chosen.assign(**{"best lr": chosen.lr, "BN stats": chosen.bn_stats}),
+                          ["placement", "depth", "arm", "best lr", "BN stats"], {
         "test_acc": "test acc", "test_acc_running": "test acc, running BN stats",
         "val_loss": "val loss", "train_loss": "last epoch's train loss"})
     return {
