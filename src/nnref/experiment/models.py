@@ -27,7 +27,8 @@ from nnref.experiment.impl import component
 from nnref.init import init_model
 from nnref.regularization import GaussianNoise
 
-__all__ = ["MLP", "SmallCNN", "Block", "init_weights", "TIES", "NORMS",
+__all__ = ["MLP", "SmallCNN", "Block", "init_weights", "TIES", "NORMS", "RecurrentClassifier",
+           "set_spectral_radius", "RECURRENT_CELLS", "READOUTS",
            "DROPOUT_MODES"]
 
 TIES = ("none", "hidden", "io")
@@ -274,3 +275,93 @@ class SmallCNN(nn.Module):
         for k in range(1, len(self.KERNELS) + 1):
             h = getattr(self, f"conv{k}")(h)
         return self.out(h.flatten(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Recurrent
+# ---------------------------------------------------------------------------------------------
+RECURRENT_CELLS = ("rnn", "rnn_relu", "lstm", "gru")
+READOUTS = ("last", "all")
+
+
+def set_spectral_radius(layer: nn.Module, radius: float) -> nn.Module:
+    r"""Scale every recurrent matrix of ``layer`` (each gate's square block of each
+    ``weight_hh_l*``) so its spectral radius :math:`\max_i |\lambda_i(W_{hh})|` is ``radius``:
+    below 1 a plain RNN's gradient through time shrinks step by step, above 1 it can grow.
+    Returns ``layer``."""
+    with torch.no_grad():
+        for name, w in layer.named_parameters():
+            if name.startswith("weight_hh"):
+                for block in w.split(w.shape[1], 0):
+                    rho = torch.linalg.eigvals(block.double()).abs().max()
+                    block.mul_(radius / float(rho))
+    return layer
+
+
+class RecurrentClassifier(nn.Module):
+    r"""Reads a sample as a sequence and classifies it from the recurrent outputs: an
+    ``nnref.recurrent`` layer (``batch_first``) and a linear readout.
+
+    .. math::
+        h_t = \operatorname{cell}(x_t, h_{t-1}), \quad
+        y = W\, h_T + b \;\text{ (readout "last")}, \quad
+        y = W\, [h_1; \dots; h_T] + b \;\text{ (readout "all")}
+
+    ``readout="all"`` with a bidirectional GRU of 6 units is the MNIST-1D paper's GRU
+    baseline (its ``GRUBase``: 40 steps of one value, the linear map reads every step's
+    output); ``"last"`` makes the final state carry everything, as the memory task needs.
+
+    Args:
+        input_shape: ``(T,)`` (one value per step, e.g. a 1-D signal) or ``(T, F)``.
+        out_features: classes.
+        cell: registry name of a recurrent layer: ``rnn`` (tanh), ``rnn_relu``, ``lstm``,
+            ``gru``. Default: ``"lstm"``.
+        hidden: units per direction. Default: 32.
+        num_layers, bidirectional: as the layer's. Default: 1, ``False``.
+        readout: ``"last"`` or ``"all"``. Default: ``"last"``.
+        radius: scale the recurrent matrices to this spectral radius
+            (:func:`set_spectral_radius`), or ``None`` for torch's initialisation.
+        init, init_kwargs: registry initializer of every weight matrix (biases zeroed), or
+            ``None`` for torch's :math:`U(-1/\sqrt{H}, 1/\sqrt{H})`; applied before ``radius``.
+
+    Shape:
+        - Input: :math:`(N, T)` or :math:`(N, T, F)`. Output: :math:`(N, \text{out\_features})`.
+
+    Example::
+
+        >>> net = RecurrentClassifier((40,), 10, cell="gru", hidden=6, bidirectional=True,
+        ...                           readout="all")
+        >>> net(torch.randn(3, 40)).shape
+        torch.Size([3, 10])
+    """
+
+    def __init__(self, input_shape: Sequence[int], out_features: int, cell: str = "lstm",
+                 hidden: int = 32, num_layers: int = 1, bidirectional: bool = False,
+                 readout: str = "last", radius: float | None = None, init: str | None = None,
+                 init_kwargs: Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        shape = tuple(int(s) for s in input_shape)
+        check("input_shape", input_shape, len(shape) in (1, 2) and min(shape) >= 1,
+              "(T,) or (T, F) with positive sizes")
+        choice("cell", cell, RECURRENT_CELLS)
+        _positive_int("hidden", hidden)
+        _positive_int("num_layers", num_layers)
+        choice("readout", readout, READOUTS)
+        check("radius", radius, radius is None or (is_number(radius) and radius > 0),
+              "a number > 0, or null")
+        self.input_shape = shape
+        features = shape[1] if len(shape) == 2 else 1
+        self.rnn = component("recurrent", cell, input_size=features, hidden_size=hidden,
+                             num_layers=num_layers, bidirectional=bidirectional,
+                             batch_first=True)
+        self.readout = readout
+        width = hidden * (2 if bidirectional else 1)
+        self.out = nn.Linear(width * (shape[0] if readout == "all" else 1), out_features)
+        init_weights(self, init, **dict(init_kwargs or {}))
+        if radius is not None:
+            set_spectral_radius(self.rnn, radius)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        x = input.unsqueeze(-1) if input.dim() == 2 else input
+        output, _ = self.rnn(x)
+        return self.out(output.flatten(1) if self.readout == "all" else output[:, -1])

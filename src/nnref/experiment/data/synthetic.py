@@ -9,7 +9,7 @@ import torch
 from nnref.experiment.data.base import TensorData
 from nnref.experiment.errors import check, choice, is_int, is_number
 
-__all__ = ["ToyClassification", "Regression1D", "CLASSIFICATION", "REGRESSION"]
+__all__ = ["ToyClassification", "Regression1D", "SymbolRecall", "CLASSIFICATION", "REGRESSION"]
 
 CLASSIFICATION = ("moons", "circles", "spirals", "blobs", "xor")
 REGRESSION = ("sine", "abs", "step", "polynomial")
@@ -107,3 +107,49 @@ class Regression1D(TensorData):
         x = torch.rand(self.n_samples, 1, generator=g) * 4 - 2
         y = _TARGETS[self.name](x) + self.noise_std * torch.randn(x.shape, generator=g)
         return x, y
+
+
+class SymbolRecall(TensorData):
+    r"""Copy a symbol over ``length`` steps: the memory task of the recurrent experiment.
+
+    Each sample is a sequence of ``length`` one-hot vectors over ``symbols + 1`` channels: at
+    :math:`t = 0` the symbol to remember, at :math:`t = 1 \dots T - 2` distractor symbols
+    drawn from the same alphabet, at :math:`t = T - 1` the recall marker (the extra channel).
+    The target is the first symbol, so a network must carry it through :math:`T - 1` steps
+    while the distractors write over its state; chance accuracy is ``1 / symbols``. The
+    gradient of the loss with respect to :math:`x_0` travels back through every step: the
+    signal that vanishes or explodes in a plain RNN (Hochreiter 1991; Bengio et al. 1994).
+
+    Args:
+        length (int): :math:`T \ge 2`, the steps from the symbol to the recall. Default: 50
+        symbols (int): alphabet size :math:`\ge 2`. Default: 8
+        n_samples (int): sequences generated (then split). Default: 2000
+        **kwargs: :class:`TensorData`'s (``standardize`` should stay ``False``: the inputs are
+            one-hot).
+
+    Shape: inputs :math:`(N, T, \text{symbols} + 1)`, integer targets :math:`(N)`.
+
+    Example::
+
+        >>> d = SymbolRecall(length=5, symbols=3, n_samples=10, standardize=False)
+        >>> x, y = d.load()
+        >>> x.shape, bool((x[:, 0, :3].argmax(-1) == y).all()), bool((x[:, -1, 3] == 1).all())
+        (torch.Size([10, 5, 4]), True, True)
+    """
+
+    task = "multiclass"
+
+    def __init__(self, length: int = 50, symbols: int = 8, n_samples: int = 2000,
+                 **kwargs) -> None:
+        check("length", length, is_int(length) and length >= 2, "an integer >= 2")
+        check("symbols", symbols, is_int(symbols) and symbols >= 2, "an integer >= 2")
+        check("n_samples", n_samples, is_int(n_samples) and n_samples >= 4, "an integer >= 4")
+        super().__init__(**kwargs)
+        self.length, self.symbols, self.n_samples = length, symbols, n_samples
+
+    def load(self):
+        g = torch.Generator().manual_seed(self.seed + 1)
+        seq = torch.randint(0, self.symbols, (self.n_samples, self.length), generator=g)
+        seq[:, -1] = self.symbols  # the recall marker
+        x = torch.nn.functional.one_hot(seq, self.symbols + 1).float()
+        return x, seq[:, 0].clone()
