@@ -1,7 +1,8 @@
 """Activations, tested from the registry and their cases (nnref.verify.cases.activation):
 every entry runs every check, so a new entry is verified the moment it is registered. The checks
-live in nnref.verify.activations (shared with ``python -m nnref verify``); this file parametrizes
-them and adds the activation-specific tests.
+live in nnref.verify.activations (shared with ``python -m nnref verify``); the parity tests are
+generated through nnref.testing.registry_checks, one per property, dtype and case, and this file
+adds the activation-specific tests.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 
 import pytest
 import torch
-from conftest import DEVICES, case_params, invalid_params, specs_of
+from conftest import CUDA, case_params, invalid_params, specs_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -23,7 +24,6 @@ from nnref.verify import cases
 
 SPECS = specs_of("activation")
 CASES = case_params("activation")
-FIRST_CASES = case_params("activation", first_only=True)
 
 
 def test_every_activation_has_cases_and_every_cases_entry_is_registered():
@@ -36,44 +36,12 @@ def test_every_activation_has_something_to_be_checked_against(spec):
         "an activation needs exactly one of: a torch built-in, an oracle formula")
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16],
-                         ids=str)
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_forward_and_gradients_match(spec, kwargs, dtype, device):
-    V.check_parity(spec, kwargs, dtype, device)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_layouts_non_contiguous_expanded_scalar_empty(spec, kwargs):
-    V.check_layouts(spec, kwargs)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_extreme_values(spec, kwargs, dtype):
-    V.check_extremes(spec, kwargs, dtype)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_gradcheck_and_gradgradcheck(spec, kwargs):
-    assert V.check_gradcheck(spec, kwargs)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_saved_for_backward_no_more_than_builtin(spec, kwargs):
-    V.check_saved_bytes(spec, kwargs)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_vmap(spec, kwargs):
-    V.check_vmap(spec, kwargs)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), FIRST_CASES)
-def test_torch_compile(spec, kwargs):
-    torch._dynamo.reset()
-    V.check_compile(spec, kwargs)
+# Parity, generated through nnref.testing from the registry and the cases: one test per
+# property, dtype and case (forward_backward, layouts, extremes, gradcheck, saved_bytes, vmap,
+# compile), each run by nnref.verify.activations.
+@testing.parametrize(testing.registry_checks("activation", devices=["cpu"] + ["cuda"] * CUDA))
+def test_parity(check):
+    check()
 
 
 @pytest.mark.parametrize(("spec", "kwargs"), [c for c in CASES if c.values[0].builtin])

@@ -462,3 +462,45 @@ def test_injected_bugs_are_caught(monkeypatch, label, mutate, checks, prop):
     with pytest.raises(testing.CheckFailure) as caught:
         testing.run_checks(checks())
     assert prop in caught.value.properties, str(caught.value)
+
+
+def test_registry_checks_cover_a_users_registered_activation(scratch_registry):
+    """nnref's own parity tests come from registry_checks: a component added with
+    verify.register gets every property, and a wrong derivative fails its backward."""
+    from nnref import registry, verify
+    from nnref.verify.cases.activation import ActivationCases
+
+    class _Twice(torch.autograd.Function):
+        generate_vmap_rule = True
+
+        @staticmethod
+        def forward(x):
+            return 2 * x
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            pass
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 3 * grad  # wrong: the derivative is 2
+
+    class Twice(torch.nn.Module):
+        def forward(self, x):
+            return _Twice.apply(x)
+
+    verify.register(registry.Spec("twice_wrong", "activation", Twice, None),
+                    ActivationCases(oracle=lambda module, x: 2 * x))
+    checks = testing.registry_checks("activation", names=["twice_wrong"])
+    assert {c.id for c in checks} == {
+        *(f"forward_backward-{d}-twice_wrong-0" for d in ("float32", "float64", "float16",
+                                                          "bfloat16")),
+        "extremes-float32-twice_wrong-0", "extremes-float64-twice_wrong-0",
+        "layouts-twice_wrong-0", "gradcheck-twice_wrong-0", "saved_bytes-twice_wrong-0",
+        "vmap-twice_wrong-0", "compile-twice_wrong"}
+    run = {"forward_backward-float64-twice_wrong-0", "gradcheck-twice_wrong-0",
+           "vmap-twice_wrong-0"}
+    failed = {c.id for c in checks if c.id in run and c.failure() is not None}
+    assert failed == run - {"vmap-twice_wrong-0"}  # vmap agrees with a loop: it holds
+    with pytest.raises(ValueError, match=r"covers the kinds \['activation'\], got 'loss'"):
+        testing.registry_checks("loss")
