@@ -232,13 +232,14 @@ def test_quick_report_concludes_from_the_numbers(tmp_path):
                        task=["model.activation=sigmoid,relu", "model.depth=2,10", "seed=0"])
     t, _ = reporting.load(sweep)
     md = reporting.quick_report(sweep).read_text()
+    shows = md.split("## What it shows")[1].split("## Jobs")[0]
     for act in ("sigmoid", "relu"):
-        r = reporting.median(t, f"{reporting.RATIO}@first", **{"model.activation": act,
-                                                                 "model.depth": 10})
-        verdict = "vanishes" if r < 1e-2 else "explodes" if r > 1e2 else "keeps its size"
-        assert f"{act}'s gradient at the first layer" in md
-        assert f"{reporting.sci(r)} at depth 10" in md
-        assert f"{act} {verdict}" in md
+        where = {"model.activation": act, "model.depth": 10}
+        at_init = reporting.median(t, f"{reporting.RATIO}@first", **where)
+        end = reporting.median(t, reporting.RATIO, **where)  # logged at step 20: trained
+        verdict = "vanishes" if end < 1e-2 else "explodes" if end > 1e2 else "keeps its size"
+        assert f"activation={act}, depth=10: {reporting.fmt(at_init)}" in shows
+        assert f"activation={act}, depth=10 {verdict} ({reporting.sci(end)})" in shows
     assert (sweep / "loss_curves.png").is_file() and (sweep / "grad_norms.png").is_file()
 
 

@@ -155,12 +155,13 @@ def test_cli_single_run_ends_with_its_metrics_dir_and_tensorboard_line(tmp_path)
     [run] = (tmp_path / "train" / "runs").glob("*/*/*")
     assert run.name == "gradient_flow=null,depth=1,limit_train_batches=2,max_epochs=1,seed=2"
     assert lines[-2].endswith(f"-> {run}") and "val/loss" in lines[-2]
-    assert lines[-1].endswith(f"tensorboard --logdir {run.parent}")
+    assert lines[-1].endswith(f"tensorboard --logdir {run.parent}  then open "
+                              "http://localhost:6006/#custom_scalars")
     assert next(run.glob("events.out.tfevents.*"), None) is not None
     assert not any("Tip" in line or "LeafSpec" in line for line in lines)
     assert len(lines) == len(set(lines))  # no line printed twice
     assert [line for line in lines if line.startswith("epoch ")] == [
-        line for line in lines if line.startswith("epoch 1/1  train/acc ")] != []
+        line for line in lines if line.startswith("epoch 1/1  train/loss ")] != []
 
 
 def test_help_describes_the_app_with_examples(tmp_path):
@@ -174,9 +175,11 @@ def test_help_describes_the_app_with_examples(tmp_path):
 
 
 def test_cli_failed_single_run_is_one_line_exit_1(tmp_path):
-    bad = tmp_path / "corrupt.ckpt"
-    bad.write_text("not a checkpoint")
-    proc = subprocess.run([sys.executable, *app_argv(tmp_path, [f"ckpt_path={bad}",
+    from test_cli import CRASHY
+
+    (tmp_path / "crashy.py").write_text(CRASHY)  # an activation that raises in training
+    proc = subprocess.run([sys.executable, *app_argv(tmp_path, ["+imports=[crashy]",
+                                                                "model.activation=crashy",
                                                                 "trainer.max_epochs=1"],
                                                      multirun=False)],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -185,7 +188,7 @@ def test_cli_failed_single_run_is_one_line_exit_1(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("training failed: see ") and last.endswith("train.log")
     log = Path(last.removeprefix("training failed: see "))
-    assert "Traceback" in log.read_text()
+    assert "Traceback" in log.read_text() and "crashy gave up" in log.read_text()
 
 
 def test_seed_makes_a_cpu_run_repeatable(tmp_path):
@@ -208,9 +211,9 @@ def test_hparams_and_scalars_in_tensorboard(tmp_path):
     train(make_cfg(tmp_path, QUICK), hparams_first=["optim.lr", "seed"])
     reader = SummaryReader(str(tmp_path / "run"))
     hp = dict(zip(reader.hparams.tag, reader.hparams.value, strict=True))
-    assert hp["model/activation"] == "relu" and hp["1_swept/optim/lr"] == pytest.approx(1e-3)
-    assert not any(k.startswith(("paths", "callbacks", "hydra", "logger", "matching_init"))
-                   for k in hp)
+    # the swept keys, then what follows them (data.seed: ${seed}); no constant, no path
+    assert hp == {"1_swept/optim/lr": pytest.approx(1e-3), "1_swept/seed": 0,
+                  "2_follows/data/seed": 0}
     tags = set(reader.scalars.tag)
     assert {"hp/val_loss", "hp/val_acc", "hp/diverged", "hp/steps", "val/loss",
             "grad_norm/model.hidden1.linear", "grad_norm_log10/model.hidden1.linear"} <= tags
@@ -220,16 +223,21 @@ def test_hparams_list_the_swept_keys_first(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    train(make_cfg(tmp_path, [*QUICK, "callbacks.gradient_flow=null"]),
-          hparams_first=["seed", "model.depth"])
+    train(make_cfg(tmp_path, [*QUICK, "callbacks.gradient_flow=null", "experiment=activations",
+                              "arm={activation:tanh,depth:2,lr:0.01}"]),
+          hparams_first=["seed", "arm"])
     ev = EventAccumulator(str(tmp_path / "run"))
     ev.Reload()
-    content = ev.SummaryMetadata("_hparams_/experiment").plugin_data.content
-    names = [h.name for h in plugin_data_pb2.HParamsPluginData.FromString(
-        content).experiment.hparam_infos]
-    assert names[:2] == ["1_swept/seed", "1_swept/model/depth"] and "optim/lr" in names
+    content = plugin_data_pb2.HParamsPluginData.FromString(
+        ev.SummaryMetadata("_hparams_/experiment").plugin_data.content)
+    names = [h.name for h in content.experiment.hparam_infos]
+    assert names == ["1_swept/seed", "1_swept/arm/activation", "1_swept/arm/depth",
+                     "1_swept/arm/lr", "2_follows/data/seed", "2_follows/init/name",
+                     "2_follows/model/activation", "2_follows/model/depth", "2_follows/optim/lr"]
+    metrics = [m.name.tag for m in content.experiment.metric_infos]
+    assert metrics[:2] == ["hp/val_loss", "hp/val_acc"] and "hp/train_loss_step" not in metrics
     # TensorBoard's hparams tab sorts the names and checks the first few: the swept ones
-    assert sorted(names)[:2] == ["1_swept/model/depth", "1_swept/seed"]
+    assert sorted(names)[:4] == sorted(names[:4])
 
 
 def test_no_checkpoint_callback_writes_no_checkpoint(tmp_path):

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
-__all__ = ["quiet", "progress_bar", "summary", "tensorboard_command", "remove_run_dir",
-           "SweepCallback", "SWEEP_FAILURES", "KNOWN_WARNINGS"]
+__all__ = ["quiet", "progress_bar", "number", "metrics_text", "summary", "tensorboard_command",
+           "say", "remove_run_dir", "SweepCallback", "SWEEP_FAILURES", "STOP_REASON",
+           "STORY_URL", "KNOWN_WARNINGS"]
 
 # The failed jobs of the last sweep this process launched, ``(job, reason)``: the entry point
 # exits 1 when there are any.
@@ -45,9 +46,19 @@ _ADVERTS = ("💡 Tip", "GPU available: False", "TPU available: False", "HPU ava
 _DEFAULTS = re.compile(r"`Trainer\(limit_\w+_batches=1\.0\)` was configured so 100%")
 
 
+# Why Lightning stopped the last fit (``max_epochs=2 reached``): its own line would print
+# between the last two epochs' lines, so it is folded into the closing line instead.
+STOP_REASON: list[str] = []
+_STOPPED = re.compile(r"`Trainer\.fit` stopped: (.*?)\.?$")
+
+
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        text = str(record.getMessage()).lstrip()
+        text = str(record.getMessage()).strip()
+        stopped = _STOPPED.match(text)
+        if stopped:
+            STOP_REASON[:] = [stopped[1].replace("`", "")]
+            return False
         return not (text.startswith(_ADVERTS) or _DEFAULTS.match(text))
 
 
@@ -76,29 +87,61 @@ def quiet() -> None:
 def progress_bar():
     """A Rich progress bar on a terminal, one line per epoch elsewhere."""
     if sys.stdout.isatty():
-        from lightning.pytorch.callbacks import RichProgressBar
+        from nnref.experiment.lit.callbacks import EpochBar
 
-        return RichProgressBar()
+        return EpochBar()
     from nnref.experiment.lit import EpochLine
 
     return EpochLine()
 
 
+# Metric names as the user knows them: Lightning's epoch aggregate of the training loss is the
+# training loss.
+SHOWN_AS = {"train/loss_epoch": "train/loss"}
+
+
+def number(v: float) -> str:
+    """A metric in a fixed width: four significant digits, trailing zeros kept
+    (``   0.1000`` beside ``  0.09259``)."""
+    return f"{v:>#9.4g}"
+
+
+def metrics_text(metrics: Mapping[str, float], names: tuple[str, ...]) -> str:
+    """``name value`` pairs for the ``names`` present, in that order, fixed width."""
+    return "  ".join(f"{SHOWN_AS.get(k, k)} {number(metrics[k])}" for k in names
+                     if k in metrics and not math.isnan(metrics[k]))
+
+
 def summary(metrics: Mapping[str, float], run_dir: Path | str) -> str:
-    """``val/loss 0.312  val/acc 0.914  train/loss_epoch 0.29  (200 steps) -> <run_dir>``."""
-    shown = [k for k in ("val/loss", "val/acc", "train/loss_epoch", "train/acc", "test/loss",
-                         "test/acc") if k in metrics]
-    text = "  ".join(f"{k} {metrics[k]:.4g}" for k in shown if not math.isnan(metrics[k]))
+    """``train/loss    0.2900  val/loss    0.3120  val/acc    0.9140  (200 steps, max_epochs=10
+    reached) -> <run_dir>``."""
+    text = metrics_text(metrics, ("train/loss_epoch", "train/acc", "val/loss", "val/acc",
+                                  "test/loss", "test/acc"))
     state = ("FAILED" if metrics.get("failed") else
              f"diverged at step {int(metrics.get('diverged_step', 0))}"
              if metrics.get("diverged") else f"{int(metrics.get('steps', 0))} steps")
+    if STOP_REASON and not metrics.get("failed"):
+        state += f", {STOP_REASON[0]}"
     return f"{text}  ({state}) -> {run_dir}".lstrip()
 
 
+# TensorBoard's Custom Scalars tab holds the story (STORY_LAYOUT): loss and accuracy, then every
+# layer's gradient on one chart; its landing tab is whatever plugin comes first.
+STORY_URL = "http://localhost:6006/#custom_scalars"
+
+
 def tensorboard_command(logdir: Path | str) -> str:
-    """``<venv>/bin/tensorboard --logdir <logdir>`` (the TensorBoard next to this Python)."""
+    """``<venv>/bin/tensorboard --logdir <logdir>`` (the TensorBoard next to this Python), and
+    the address of the tab that tells the story."""
     exe = Path(sys.executable).parent / "tensorboard"
-    return f"{exe if exe.is_file() else 'tensorboard'} --logdir {logdir}"
+    return (f"{exe if exe.is_file() else 'tensorboard'} --logdir {logdir}  then open "
+            f"{STORY_URL}")
+
+
+def say(line: str, stream=None) -> None:
+    """One of nnref's own lines after a sweep, under nnref's name (Hydra's logging, set up
+    for its own messages at that point, would tag it ``[HYDRA]``)."""
+    print(f"[nnref] {line}", file=stream or sys.stdout, flush=True)
 
 
 def remove_run_dir(out: Path, log_dir: str | Path) -> None:
@@ -137,18 +180,17 @@ class SweepCallback(Callback):
         from nnref.experiment.cli import sweep_status
 
         sweep = Path(config.hydra.sweep.dir)
-        log = logging.getLogger("nnref.train")
         SWEEP_FAILURES[:] = sweep_status(sweep)
         try:
             md = reporting.quick_report(sweep)
         except (FileNotFoundError, ValueError, KeyError) as e:
-            log.warning("no report for %s: %s", sweep, e)
+            say(f"no report for {sweep}: {e}", sys.stderr)
         else:
             print(md.read_text().split("\n## Figures")[0], flush=True)  # findings and table
-            log.info("report: %s", md)
-        log.info("inspect it: %s", tensorboard_command(sweep))
+            say(f"report: {md}")
+        say(f"inspect it: {tensorboard_command(sweep)}")
         for job, reason in SWEEP_FAILURES:
-            log.error("job %s failed: %s", job, reason)
+            say(f"job {job} failed: {reason}", sys.stderr)
         if SWEEP_FAILURES:
-            log.error("%d of the sweep's jobs failed (the others finished): exit status 1",
-                      len(SWEEP_FAILURES))
+            say(f"{len(SWEEP_FAILURES)} of the sweep's jobs failed (the others finished): exit "
+                "status 1", sys.stderr)

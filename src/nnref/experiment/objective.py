@@ -2,7 +2,8 @@
 
 The arguments are the config groups themselves (``loss``, ``optim``, ``regularization``), so an
 error names the config key (``optim.lr='abc' is not a number``) with no map in between, and a
-new option is one YAML line and the line here that reads it. :class:`~nnref.experiment.lit.LitModel`
+new option is its YAML line and this module (its default beside the group's others, and the
+code that uses it). :class:`~nnref.experiment.lit.LitModel`
 trains with a :class:`Recipe`; the command line checks one before Lightning loads.
 """
 
@@ -15,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnref import registry
+from nnref import registry, regularization
 from nnref.experiment.data.base import TASKS
 from nnref.experiment.errors import ArgumentError, check, choice, did_you_mean, is_number
-from nnref.experiment.impl import check_impl, component
+from nnref.experiment.impl import check_impl, clip_grad_norm_fn, component
 
 __all__ = ["Recipe", "DEFAULT_LOSS", "SCHEDULERS", "LOSS", "OPTIM", "REGULARIZATION"]
 
@@ -149,6 +150,19 @@ class Recipe:
         kwargs = dict(o["scheduler_kwargs"] or {})
         return _relabelled("optim.scheduler_kwargs", kwargs,
                            lambda: SCHEDULERS[o["scheduler"]](optimizer, **kwargs))
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        """``regularization.l1`` and ``l2`` times the weights' penalties, or ``None``."""
+        reg = self.regularization
+        terms = [fn(model, reg[k]) for k, fn in (("l1", regularization.l1_penalty),
+                                                 ("l2", regularization.l2_penalty)) if reg[k]]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def clip(self, params: list[torch.Tensor]) -> None:
+        """Clip the gradients to ``regularization.clip_grad_norm`` (global L2 norm), with
+        ``impl``'s clipping."""
+        if self.regularization["clip_grad_norm"] is not None:
+            clip_grad_norm_fn(self.impl)(params, self.regularization["clip_grad_norm"])
 
     def _check_fits(self, loss_fn: nn.Module, output_act: nn.Module | None,
                     targets: torch.Tensor) -> None:

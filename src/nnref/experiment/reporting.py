@@ -498,17 +498,15 @@ def swept_keys(sweep: Path) -> list[str]:
     return sorted(keys, key=lambda k: (task.index(k) if k in task else len(task), k))
 
 
-def _diverged(r: pd.Series) -> bool:
-    """Non-finite or grown :data:`GROWTH` times: the guard's flag, or the losses' own record."""
-    if float(r.get("diverged", 0) or 0) > 0:
+def _diverged(flagged: object, losses: Sequence[pd.Series]) -> bool:
+    """The guard's flag, or a training loss that turned non-finite or grew :data:`GROWTH`
+    times over its first logged value."""
+    if flagged is not None and not pd.isna(flagged) and float(flagged) > 0:
         return True
-    for tag in _LOSSES:
-        first, top, last = (r.get(f"{tag}@first"), r.get(f"{tag}@max"), r.get(tag))
-        if first is None or pd.isna(first):
-            continue
-        if not all(math.isfinite(float(v)) for v in (top, last) if v is not None):
-            return True
-        if float(first) > 0 and float(top) >= GROWTH * float(first):
+    for v in losses:
+        v = v.astype(float)
+        if len(v) and (not v.map(math.isfinite).all() or (
+                v.iloc[0] > 0 and v.max() >= GROWTH * v.iloc[0])):
             return True
     return False
 
@@ -532,6 +530,10 @@ def _jobs_table(sweep: Path) -> tuple[pd.DataFrame, dict[int, pd.DataFrame], lis
         row.update({k: v for k, v in params(job).items() if k not in row})
         result = job / "result.yaml"
         record = yaml.safe_load(result.read_text()) if result.is_file() else {}
+        if not record and "hp/failed" in row and not pd.isna(row["hp/failed"]):
+            # a job that logged its end but kept no result.yaml (an older nnref's)
+            record = {"status": "failed" if row["hp/failed"] else "ok",
+                      "reason": "see its train.log" if row["hp/failed"] else ""}
         row["status"] = record.get("status", "no result")
         row["reason"] = record.get("reason", "the job was killed or is still running")
         row["chance"] = (record.get("metrics") or {}).get("chance/acc", math.nan)
@@ -540,7 +542,9 @@ def _jobs_table(sweep: Path) -> tuple[pd.DataFrame, dict[int, pd.DataFrame], lis
     for k in keys:  # lists and dicts as text: one column per swept key, comparable values
         table[k] = table[k].map(lambda v: v if isinstance(v, (int, float, str)) else str(v)) \
             if k in table else math.nan
-    table["diverged"] = table.apply(_diverged, axis=1).astype(int) if len(table) else []
+    table["diverged"] = [int(_diverged(r.get("diverged"), [curve(curves, r["job"], tag).value
+                                                            for tag in _LOSSES]))
+                         if r["job"] >= 0 else 0 for _, r in table.iterrows()]
     return table, curves, keys
 
 

@@ -36,7 +36,7 @@ from nnref.experiment.errors import (
 from nnref.experiment.objective import DEFAULT_LOSS, Recipe
 
 __all__ = ["ConfigError", "CheckpointError", "RESULT", "import_modules", "validate", "build",
-           "train", "write_result", "flatten"]
+           "train", "write_result", "flatten", "hparams"]
 
 log = logging.getLogger(__name__)
 
@@ -384,23 +384,54 @@ def _traceback_to_log_files() -> None:
             handler.handle(record)
 
 
-# The settings that tell runs apart, listed after the swept keys in TensorBoard's hparams tab;
-# where outputs go and how the trainer logs are left out.
-_HPARAMS = ("impl", "seed", "data/", "model/", "init/", "loss/", "optim/", "regularization/",
-            "trainer/max_epochs", "trainer/max_steps")
+# The metrics the hparams tab shows first; the per-step training loss is left out (noisy).
+_FIRST_METRICS = ("val/loss", "val/acc", "train/loss_epoch", "train/acc")
+
+
+def hparams(cfg: Mapping[str, Any], first: Sequence[str] = ()) -> dict[str, Any]:
+    """The settings that tell a sweep's runs apart, for TensorBoard's hparams tab: the swept
+    keys ``first`` (a swept group: all its keys), then every setting that follows one of them
+    through an interpolation (``init.name: ${matching_init.${model.activation}}``), never a
+    path. Names carry a leading digit (the tab sorts them): ``1_swept/model/depth``,
+    ``2_follows/init/name``."""
+    values = flatten(_plain(cfg))
+    raw = flatten(OmegaConf.to_container(cfg, resolve=False)) if OmegaConf.is_config(cfg) \
+        else values
+    swept = [k.replace(".", "/") for k in first]
+    swept = [k for k in swept if k in values] + sorted(
+        {p for k in swept for p in values if p.startswith(k + "/")})  # a swept group
+    refs = {k: {r.rstrip(".").replace(".", "/") for r in re.findall(r"\$\{([\w.]+)", v)}
+            for k, v in raw.items() if isinstance(v, str) and "${" in v}
+    moving = set(swept)
+
+    def touches(ref: str) -> bool:
+        return any(ref == m or ref.startswith(m + "/") or m.startswith(ref + "/") for m in moving)
+
+    follows: list[str] = []
+    changed = True
+    while changed:  # to a fixed point: a setting may follow one that follows a swept key
+        changed = False
+        for k, r in refs.items():
+            if k not in moving and any(touches(x) for x in r):
+                moving.add(k)
+                follows.append(k)
+                changed = True
+
+    def shown(k: str) -> bool:
+        v = values.get(k)
+        return k in values and not k.startswith(("paths/", "hydra/")) and not (
+            isinstance(v, str) and (v.startswith("/") or "://" in v))
+
+    return {**{f"1_swept/{k}": values[k] for k in swept if shown(k)},
+            **{f"2_follows/{k}": values[k] for k in sorted(follows) if shown(k)}}
 
 
 def _log_hparams(trainer, cfg: Mapping[str, Any], metrics: dict[str, float],
                  first: Sequence[str] = ()) -> None:
-    params = flatten(_plain(cfg))
-    swept = [k.replace(".", "/") for k in first]
-    swept = [k for k in swept if k in params] + sorted(
-        {p for k in swept for p in params if p.startswith(k + "/")})  # a swept group
-    rest = [k for k in params if k not in swept and (k == "seed" or k.startswith(_HPARAMS))]
-    # TensorBoard's hparams tab sorts names and shows the first few: a leading digit puts the
-    # swept keys before every setting (letters sort after digits).
-    params = {**{f"1_swept/{k}": params[k] for k in swept}, **{k: params[k] for k in rest}}
-    hp = {f"hp/{k.replace('/', '_')}": v for k, v in metrics.items()}
+    params = hparams(cfg, first)
+    ordered = [k for k in _FIRST_METRICS if k in metrics] + [
+        k for k in metrics if k not in _FIRST_METRICS and k != "train/loss_step"]
+    hp = {f"hp/{k.replace('/', '_')}": metrics[k] for k in ordered}
     for logger in trainer.loggers:
         try:
             logger.log_hyperparams(params, metrics=hp)

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ProgressBar
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from torch import nn
 
 from nnref import registry
@@ -172,8 +172,8 @@ class GradientFlowMonitor(L.Callback):
             metrics[f"weight_norm/{name}"] = wn
             self._epoch_norms[name].append(g)
             if writer is not None:
-                writer.add_histogram(f"weights/{name}", w.detach().float().cpu(), step)
-                writer.add_histogram(f"grads/{name}", w.grad.detach().float().cpu(), step)
+                _histogram(writer, f"weights/{name}", w, step)
+                _histogram(writer, f"grads/{name}", w.grad, step)
         if len(norms) >= 2:
             first, last = next(iter(norms.values())), list(norms.values())[-1]
             ratio = first / last if last > 0 else math.inf
@@ -191,7 +191,7 @@ class GradientFlowMonitor(L.Callback):
                 per_unit = (out <= 0).transpose(0, 1).reshape(out.shape[1], -1).all(1)
                 metrics[f"dead/{name}"] = float(per_unit.float().mean())
             if writer is not None:
-                writer.add_histogram(f"activations/{name}", out.float().cpu(), step)
+                _histogram(writer, f"activations/{name}", out, step)
         self._outputs.clear()
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
@@ -228,6 +228,15 @@ def _span(values: list[float]) -> tuple[float, float]:
     return lo, hi
 
 
+def _histogram(writer, tag: str, values: torch.Tensor, step: int) -> None:
+    """A histogram of the finite values (TensorBoard's raises on a tensor of NaN, as a run
+    without the divergence guard leaves its weights); none if no value is finite."""
+    v = values.detach().float().flatten().cpu()
+    v = v[torch.isfinite(v)]
+    if v.numel():
+        writer.add_histogram(tag, v, step)
+
+
 class _FlowFigure:
     """The gradient-flow bar chart, kept open so later epochs redraw its bars in place."""
 
@@ -240,14 +249,17 @@ class _FlowFigure:
         self.layers = list(norms)
         names, values = _short_names(self.layers), list(norms.values())
         self.span = _span(values)
-        self.fig, self.ax = plt.subplots(figsize=(max(5.0, 0.55 * len(values) + 2.5), 3.6))
+        # One size for every depth up to 30 layers (720 x 400 pixels): TensorBoard scales an
+        # image to its card, so a figure that widened with depth had its labels shrunk away.
+        self.fig, self.ax = plt.subplots(figsize=(7.2, 4.0), dpi=100)
         ax = self.ax
         self.bars = ax.bar(range(len(values)), [0.0] * len(values), bottom=self.span[0],
                            color="tab:blue")
         ax.set_yscale("log")
         ax.set_ylim(*self.span)
-        ax.set_xticks(range(len(values)), names, rotation=45 if len(values) > 8 else 0,
-                      ha="right" if len(values) > 8 else "center", fontsize=8)
+        many = len(values) > 8
+        ax.set_xticks(range(len(values)), names, rotation=90 if many else 0,
+                      ha="center", fontsize=9 if len(values) <= 20 else 8)
         ax.set_xlabel("layer (input side on the left)")
         ax.set_ylabel("mean gradient L2 norm")
         ax.grid(axis="y", which="major", alpha=0.3)
@@ -289,11 +301,21 @@ def gradient_flow_figure(norms: dict[str, float], title: str = ""):
     return _FlowFigure(norms, title).fig
 
 
+class EpochBar(RichProgressBar):
+    """Lightning's Rich bar on a terminal, counting epochs from 1 as the log lines do
+    (``epoch 3/10``, not Lightning's ``Epoch 2/9``)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        last = self.trainer.max_epochs if self.trainer.max_epochs not in (None, -1) else "?"
+        text = f"epoch {current_epoch + 1}/{last}"
+        return f"{text:{max(len(text), len(self.validation_description))}}"
+
+
 class EpochLine(ProgressBar):
     """Progress for logs and CI: one line per epoch, instead of a bar redrawn in place.
 
-    ``epoch 3/10  train/loss_epoch 0.412  val/loss 0.398  val/acc 0.912  (1.4 s)``: the
-    epoch's loss and accuracy metrics, and the time the epoch took.
+    ``epoch 3/10  train/loss    0.4120  val/loss    0.3980  val/acc    0.9120  (1.4 s)``: the
+    epoch's loss and accuracy metrics (fixed width), and the time the epoch took.
     """
 
     def __init__(self) -> None:
@@ -323,11 +345,12 @@ class EpochLine(ProgressBar):
     def _report(self, trainer) -> None:
         if self._epoch is None or not self._enabled or not trainer.is_global_zero:
             return
+        from nnref.experiment.console import metrics_text
+
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if k.startswith(("train/", "val/")) and "/loss_step" not in k
-                   and isinstance(v, torch.Tensor) and v.numel() == 1}
+                   if isinstance(v, torch.Tensor) and v.numel() == 1}
         last = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
-        text = "  ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+        text = metrics_text(metrics, ("train/loss_epoch", "train/acc", "val/loss", "val/acc"))
         print(f"epoch {self._epoch + 1}/{last}  {text}  "
               f"({time.perf_counter() - self._start:.1f} s)", flush=True)
         self._epoch = None

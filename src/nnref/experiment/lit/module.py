@@ -16,8 +16,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-from nnref import regularization
-from nnref.experiment.impl import clip_grad_norm_fn, to_impl
+from nnref.experiment.impl import to_impl
 from nnref.experiment.objective import DEFAULT_LOSS, SCHEDULERS, Recipe
 
 __all__ = ["LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
@@ -125,14 +124,7 @@ class LitModel(L.LightningModule):
                        else loss.new_zeros(()))
             sums = torch.stack([loss.detach() * n, n, correct, loss.new_tensor(float(y.numel()))])
             self._epoch_sums = sums if self._epoch_sums is None else self._epoch_sums + sums
-        reg = self.recipe.regularization
-        penalty = None
-        if reg["l1"] or reg["l2"]:
-            penalty = loss.new_zeros(())
-            if reg["l1"]:
-                penalty = penalty + regularization.l1_penalty(self.model, reg["l1"])
-            if reg["l2"]:
-                penalty = penalty + regularization.l2_penalty(self.model, reg["l2"])
+        penalty = self.recipe.penalty(self.model)
         # self.log costs about a millisecond, as much as a whole step of a small MLP: call it
         # only on the steps Lightning writes to the loggers (every log_every_n_steps).
         trainer = self._trainer
@@ -202,11 +194,7 @@ class LitModel(L.LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        max_norm = self.recipe.regularization["clip_grad_norm"]
-        if max_norm is None:
-            return
-        params = [p for p in self.parameters() if p.grad is not None]
-        clip_grad_norm_fn(self.impl)(params, max_norm)
+        self.recipe.clip([p for p in self.parameters() if p.grad is not None])
 
     def configure_optimizers(self):
         optimizer = self.recipe.build_optimizer(self.parameters())
