@@ -152,7 +152,7 @@ def test_json_record_round_trips_into_the_printed_tables(capsys, monkeypatch, tm
     path = tmp_path / "bench.json"
     monkeypatch.setattr(nnref.bench, "copy_bandwidth", lambda device, nbytes: 12.5e9)
     assert nnref.bench.main(["--quick", "--no-compile", "--section", "normalization",
-                             "--json", str(path)]) == 0
+                             "--json", str(path), "--note", "Loaded machine."]) == 0
     printed = capsys.readouterr().out
     record = nnref.bench.load(path)
     meta = record["meta"]
@@ -164,7 +164,7 @@ def test_json_record_round_trips_into_the_printed_tables(capsys, monkeypatch, tm
     assert table["rows"][0][7]["n"] == 5  # the ratio cell keeps its numbers, not text
     # what was printed is the record rendered: the README/book tables come from the JSON
     rendered = nnref.bench.markdown(path)
-    assert "copy bandwidth 12.5 GB/s" in rendered
+    assert "copy bandwidth 12.5 GB/s, --quick sizes. Loaded machine." in rendered
     assert _harness.render(table) in printed and _harness.render(table) in rendered
     assert json.loads(json.dumps(record)) == record
 

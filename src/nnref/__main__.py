@@ -97,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nnref verify: {problem}", file=sys.stderr)
         return 2
     if args.fused:
+        import torch
+
         from nnref import fusion
 
-        with fusion.fused():
+        # a formula past the recompile limit would run eager and pass unproven: fail instead
+        with fusion.fused(), torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
             rows = verify.run(args.kind, args.device, args.name)
         for name, reason in fusion.NOT_OFFERED.items():
             print(f"not fused (runs eager in nnref.fused()): {name}: {reason}")

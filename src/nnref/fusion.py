@@ -18,7 +18,9 @@ grad), and the Functions in :data:`NOT_OFFERED`, whose compiled formula rounds d
 from the eager one (each with the failure ``verify --fused`` measured).
 
 The context patches ``apply`` on nnref's Function classes while it is active: it is
-process-wide, not per thread.
+process-wide, not per thread. It also raises dynamo's recompile limit to
+:data:`RECOMPILE_LIMIT` graphs per formula (each dtype, and each value of a hyper-parameter a
+formula branches on, is a graph).
 
 Examples::
 
@@ -38,12 +40,13 @@ from collections.abc import Iterator
 
 import torch
 
-__all__ = ["NOT_OFFERED", "functions", "fused", "is_enabled"]
+__all__ = ["NOT_OFFERED", "RECOMPILE_LIMIT", "functions", "fused", "is_enabled"]
 
 # Function qualname -> what verify --fused measured when it was compiled (see the module doc).
 NOT_OFFERED: dict[str, str] = {}
 
 _depth = 0
+RECOMPILE_LIMIT = 64  # graphs per formula inside the context (dtypes, shapes, constants)
 
 
 def is_enabled() -> bool:
@@ -129,7 +132,10 @@ def fused(*, unchecked: bool = False) -> Iterator[None]:
     """
     global _depth
     patched = []
+    limits = contextlib.nullcontext()
     if _depth == 0:
+        # verify's cases call one Function with many hyper-parameter values, each a guard
+        limits = torch._dynamo.config.patch(recompile_limit=RECOMPILE_LIMIT)
         for cls in functions():
             if "apply" in vars(cls):  # a Function overriding apply is left as it is
                 continue
@@ -138,7 +144,8 @@ def fused(*, unchecked: bool = False) -> Iterator[None]:
                 patched.append(cls)
     _depth += 1
     try:
-        yield
+        with limits:
+            yield
     finally:
         _depth -= 1
         for cls in patched:

@@ -21,6 +21,7 @@ from nnref.activations._common import (
     channel_reduce,
     channel_view,
     check_channels,
+    nonnegative_step,
     select,
     step,
 )
@@ -52,7 +53,7 @@ class _ReLUFn(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return grad * step(y, at_nan=1.0)
+        return grad * nonnegative_step(y)
 
 
 def relu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:

@@ -81,7 +81,8 @@ def markdown(record: dict | str | Path, sections: list[str] | None = None) -> st
     m = record["meta"]
     out = [f"Measured {m['date']} at commit {m['commit']}: torch {m['torch']}, {m['device']} "
            f"({m['device_name']}), {m['threads']} thread(s), copy bandwidth "
-           f"{m['bandwidth'] / 1e9:.1f} GB/s{', --quick sizes' if m['quick'] else ''}."]
+           f"{m['bandwidth'] / 1e9:.1f} GB/s{', --quick sizes' if m['quick'] else ''}."
+           + (f" {m['note']}" if m.get("note") else "")]
     for name, tables in record["sections"].items():
         if sections is None or name in sections:
             out += [render(t) for t in tables]
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reps", type=int, default=REPS,
                    help=f"alternating repetitions behind every ratio (at least 5; default {REPS})")
     p.add_argument("--json", metavar="PATH", help="also write the run as a JSON record")
+    p.add_argument("--note", default="",
+                   help="one line kept in the record and printed with it (e.g. 'loaded machine')")
     args = p.parse_args(argv)
     if args.reps < 5:
         p.error(f"--reps must be at least 5 (a ratio's interval needs them), got {args.reps}")
@@ -109,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             "torch": torch.__version__, "commit": _commit(),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "threads": torch.get_num_threads(), "bandwidth": args.bandwidth,
-            "quick": args.quick, "compile": not args.no_compile, "reps": args.reps}
+            "quick": args.quick, "compile": not args.no_compile, "reps": args.reps,
+            "note": args.note}
     record = {"format": FORMAT, "meta": meta, "sections": {}}
     print(markdown(record))
     for name in args.section or available:
