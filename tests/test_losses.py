@@ -1,6 +1,7 @@
 """Losses, tested from the registry: every case of every entry runs every check (the checks
-live in nnref.verify.losses, shared with ``python -m nnref verify``); below them, the
-loss-specific properties and the errors for bad input.
+live in nnref.verify.losses, shared with ``python -m nnref verify``; the parity tests are
+generated through nnref.testing.registry_checks); below them, the loss-specific properties and
+the errors for bad input.
 """
 
 from __future__ import annotations
@@ -10,20 +11,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES, case_params, specs_of
+from conftest import CUDA, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 from nnref import losses as L
-from nnref import registry
+from nnref import registry, testing
 from nnref.verify import cases
 from nnref.verify import losses as V
 from nnref.verify.cases.loss import rmse_oracle
 
 SPECS = specs_of("loss")
-CASES = case_params("loss")
-FIRST_CASES = case_params("loss", first_only=True)
 
 
 def test_every_loss_has_cases_and_every_cases_entry_is_registered():
@@ -36,34 +35,12 @@ def test_every_loss_has_something_to_be_checked_against(spec):
         "a loss needs exactly one of: a torch built-in, an oracle formula")
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16],
-                         ids=str)
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_value_and_gradients_match(spec, kwargs, dtype, device):
-    V.check_parity(spec, kwargs, dtype, device)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_empty_batch_matches_torch(spec, kwargs, device):
-    V.check_empty(spec, kwargs, device)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_gradcheck_and_gradgradcheck(spec, kwargs):
-    assert V.check_gradcheck(spec, kwargs)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), CASES)
-def test_saves_no_more_than_torch(spec, kwargs):
-    V.check_saved_bytes(spec, kwargs)
-
-
-@pytest.mark.parametrize(("spec", "kwargs"), FIRST_CASES)
-def test_torch_compile(spec, kwargs):
-    torch._dynamo.reset()
-    V.check_compile(spec, kwargs, backend="aot_eager")
+# Parity, generated through nnref.testing from the registry and the cases: one test per
+# property, dtype and case (forward_backward, empty, gradcheck, saved_bytes, compile), each run
+# by nnref.verify.losses.
+@testing.parametrize(testing.registry_checks("loss", devices=["cpu"] + ["cuda"] * CUDA))
+def test_parity(check):
+    check()
 
 
 def test_torch_compile_inductor_cross_entropy():

@@ -860,50 +860,80 @@ def checks_for(target: Any, against: Any) -> list[Check]:
 REGISTRY_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
+def _per_device(spec, kw, label, devices, prop, run, dtypes=(None,)) -> list[Check]:
+    return [Check(prop, d, lambda d=d, device=device: run(spec, kw, d, device),
+                  label + ("" if device == "cpu" else f"-{device}"))
+            for device in devices for d in dtypes]
+
+
+def _activation_checks(spec, devices) -> list[Check]:
+    from nnref.verify import activations as V
+    from nnref.verify import cases
+
+    out = []
+    for i, kw in enumerate(cases.of(spec).kwargs):
+        label = f"{spec.name}-{i}"
+        out += _per_device(spec, kw, label, devices, "forward_backward", V.check_parity,
+                           REGISTRY_DTYPES)
+        out += [Check("extremes", d, lambda d=d, kw=kw: V.check_extremes(spec, kw, d), label)
+                for d in FULL]
+        out += [Check(prop, None, lambda run=run, kw=kw: run(spec, kw), label)
+                for prop, run in (("layouts", V.check_layouts), ("gradcheck", V.check_gradcheck),
+                                  ("saved_bytes", V.check_saved_bytes), ("vmap", V.check_vmap))]
+        if i == 0:
+            out.append(Check("compile", None, lambda kw=kw: (
+                torch._dynamo.reset(), V.check_compile(spec, kw)), spec.name))
+    return out
+
+
+def _loss_checks(spec, devices) -> list[Check]:
+    from nnref.verify import cases
+    from nnref.verify import losses as V
+
+    out = []
+    for i, kw in enumerate(cases.of(spec).kwargs):
+        label = f"{spec.name}-{i}"
+        out += _per_device(spec, kw, label, devices, "forward_backward", V.check_parity,
+                           REGISTRY_DTYPES)
+        out += _per_device(spec, kw, label, devices, "empty",
+                           lambda spec, kw, _, device: V.check_empty(spec, kw, device))
+        out += [Check(prop, None, lambda run=run, kw=kw: run(spec, kw), label)
+                for prop, run in (("gradcheck", V.check_gradcheck),
+                                  ("saved_bytes", V.check_saved_bytes))]
+        if i == 0:
+            out.append(Check("compile", None, lambda kw=kw: (
+                torch._dynamo.reset(), V.check_compile(spec, kw, backend="aot_eager")),
+                spec.name))
+    return out
+
+
+# kind -> the checks of one registered component of that kind
+REGISTRY_CHECKS = {"activation": _activation_checks, "loss": _loss_checks}
+
+
 def registry_checks(kind: str, names: Iterable[str] | None = None,
                     devices: Sequence[str] = ("cpu",)) -> list[Check]:
     """nnref's own parity checks of every registered component of ``kind`` (the built-in ones
     and any added with :func:`nnref.verify.register`), one :class:`Check` per property, dtype
-    and keyword case of :mod:`nnref.verify.cases`, run by the kind's verifier — the
-    comparisons :func:`check_function` makes, with the cases' oracles, limits and scalar
-    cases; the test suite parametrizes them with :func:`parametrize`.
+    and keyword case of :mod:`nnref.verify.cases`, run by the kind's verifier with the cases'
+    oracles, limits and scalar cases; the test suite parametrizes them with
+    :func:`parametrize`.
 
-    Properties: ``forward_backward`` (each dtype and device), ``layouts``, ``extremes``
-    (float32, float64), ``gradcheck``, ``saved_bytes``, ``vmap``, and ``compile`` (the first
-    case of each component).
+    Properties: activations ``forward_backward`` (each dtype and device), ``extremes``
+    (float32, float64), ``layouts``, ``gradcheck``, ``saved_bytes``, ``vmap``, and
+    ``compile`` (the first case of each component); losses ``forward_backward``, ``empty``
+    (each device), ``gradcheck``, ``saved_bytes`` and ``compile``.
 
     Raises:
-        ValueError: for a kind whose parity tests are not generated here yet (only
-            ``"activation"``; the other kinds' tests call their verifiers directly).
+        ValueError: for a kind whose parity tests are not generated here yet (the other kinds'
+            tests call their verifiers directly).
     """
     from nnref import registry
-    from nnref.verify import activations as V
-    from nnref.verify import cases
 
-    if kind != "activation":
-        raise ValueError(f"registry_checks covers the kinds ['activation'], got {kind!r}")
-    def of(spec):  # one component's checks (a function: each closure binds its own spec)
-        out = []
-        for i, kw in enumerate(cases.of(spec).kwargs):
-            label = f"{spec.name}-{i}"
-            for device in devices:
-                out += [Check("forward_backward", d, lambda d=d, kw=kw, device=device:
-                              V.check_parity(spec, kw, d, device),
-                              label + ("" if device == "cpu" else f"-{device}"))
-                        for d in REGISTRY_DTYPES]
-            out += [Check("extremes", d, lambda d=d, kw=kw: V.check_extremes(spec, kw, d),
-                          label) for d in FULL]
-            out += [Check(prop, None, lambda run=run, kw=kw: run(spec, kw), label)
-                    for prop, run in (("layouts", V.check_layouts),
-                                      ("gradcheck", V.check_gradcheck),
-                                      ("saved_bytes", V.check_saved_bytes),
-                                      ("vmap", V.check_vmap))]
-            if i == 0:
-                out.append(Check("compile", None, lambda kw=kw: (
-                    torch._dynamo.reset(), V.check_compile(spec, kw)), spec.name))
-        return out
-
+    if kind not in REGISTRY_CHECKS:
+        raise ValueError(f"registry_checks covers the kinds {sorted(REGISTRY_CHECKS)}, got "
+                         f"{kind!r}")
     wanted = set(names) if names is not None else None
     specs = [registry.spec(kind, n) for n in registry.names(kind)]
     return [c for spec in specs if wanted is None or not wanted.isdisjoint(
-        (spec.name, *spec.aliases)) for c in of(spec)]
+        (spec.name, *spec.aliases)) for c in REGISTRY_CHECKS[kind](spec, devices)]
