@@ -1,6 +1,7 @@
 """Swish vs ReLU in deep nets on the paper's terms, batch norm's placement a factor:
-``python experiments/activations/deep_swish.py [--placements before after] [--depths ...]
-[--seeds 0 1 2] [--lrs 0.001 ... 1] [--data digits|mnist1d] [--steps N] [--jobs 1] [--out FILE]``.
+``python experiments/activations/deep_swish.py [--placements before after] [--inits he matched]
+[--depths ...] [--seeds 0 1 2] [--lrs 0.001 ... 1] [--data digits|mnist1d] [--steps N] [--jobs 1]
+[--out FILE]``.
 
 Ramachandran, Zoph & Le (2017, arXiv 1710.05941v1) train fully connected nets of growing depth
 on MNIST with batch normalization and SGD with momentum, a learning rate per depth, and find
@@ -176,6 +177,8 @@ def run(placement: str, activation: str, how: str, depth: int, lr: float, seed: 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS)
+    p.add_argument("--inits", nargs="+", default=["he", "matched"], choices=["he", "matched"],
+                   help="initialisations to run (the matched gain runs with BN after only)")
     p.add_argument("--depths", type=int, nargs="+",
                    help="default: each setting's depths (see PLAN)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -196,13 +199,15 @@ def main(argv=None) -> int:
         plan = ((args.data or "digits", args.steps or STEPS, (10, 25, 40, 50)),)
     grid = [(pl, a, how, d, lr, s, data, steps) for data, steps, depths in plan
             for d in args.depths or depths for pl in args.placements for a, how in ARMS[pl]
-            for lr in args.lrs for s in args.seeds]
+            if how in args.inits for lr in args.lrs for s in args.seeds]
     grid = [g for g in grid if (g[6], g[7], *g[:6]) not in have]
 
-    def save():
-        args.out.write_text(json.dumps({
+    def save():  # whole or not at all: an interrupted run never leaves half a file
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(json.dumps({
             "width": WIDTH, "batch": BATCH, "momentum": MOMENTUM, "default_steps": STEPS,
             "lrs": sorted({*rec.get("lrs", []), *args.lrs}), "runs": runs}))
+        tmp.replace(args.out)
 
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run, *g) for g in grid]
