@@ -1,6 +1,7 @@
 """Optimizers: lockstep parity with torch.optim (or an independent formula), driven by the
-registry and the cases in nnref.verify.cases.optim, plus state dicts, schedulers, param groups,
-closures, memory and bad input."""
+registry and the cases in nnref.verify.cases.optim (generated through
+nnref.testing.registry_checks), plus state dicts, schedulers, param groups, closures, memory and
+bad input."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import inspect
 
 import pytest
 import torch
-from conftest import DEVICES, invalid_params, specs_of
+from conftest import CUDA, invalid_params, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.optim.optimizer import _default_to_fused_or_foreach
 
-from nnref import registry
+from nnref import registry, testing
 from nnref.optim import LARS, SGD
 from nnref.optim._common import default_foreach
 from nnref.verify import case_label, cases
@@ -29,10 +30,6 @@ SHORT = 50
 
 CASES = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}")
          for s in SPECS for kw in V.all_kwargs(s)]
-VARIANTS = [pytest.param(s, kw, id=f"{s.name}-{case_label(kw)}")
-            for s in SPECS for kw in cases.of(s).variants]
-PATHS = [pytest.param(torch.float32, False, id="float32-single_tensor"),
-         pytest.param(torch.float64, True, id="float64-foreach")]
 
 
 def _factories(spec, **overrides):
@@ -41,17 +38,12 @@ def _factories(spec, **overrides):
     return (lambda p: spec.reference(p, **kw)), make_base
 
 
-@pytest.mark.parametrize("dtype,foreach", PATHS)
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_lockstep_500_steps_every_case(spec, dtype, foreach):
-    # every registered case at once, one param group (and one MLP) per case
-    V.check_cases_grouped(spec, LOCKSTEP_STEPS, dtype, foreach=foreach)
-
-
-@pytest.mark.parametrize("dtype,foreach", PATHS)
-@pytest.mark.parametrize("spec,kwargs", VARIANTS)
-def test_lockstep_500_steps_notes_variants(spec, kwargs, dtype, foreach):
-    V.check_case(spec, {**kwargs, "foreach": foreach}, LOCKSTEP_STEPS, dtype)
+# Parity, generated through nnref.testing from the registry and the cases: every case in one
+# 500-step lockstep run per path, each variant on both paths, default foreach on each device,
+# each run by nnref.verify.optim.
+@testing.parametrize(testing.registry_checks("optim", devices=["cpu"] + ["cuda"] * CUDA))
+def test_parity(check):
+    check()
 
 
 def test_adagrad_initial_accumulator_value_500_steps():
@@ -66,13 +58,6 @@ def test_adagrad_initial_accumulator_value_500_steps():
 @pytest.mark.parametrize("spec,kwargs", CASES)
 def test_lockstep_2000_steps_full_matrix(spec, kwargs, dtype, foreach):
     V.check_case(spec, {**kwargs, "foreach": foreach}, 2000, dtype)
-
-
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_lockstep_on_device_with_default_foreach(spec, device):
-    # foreach=None: the loop on the CPU, the foreach kernels on CUDA
-    V.check_case(spec, {}, SHORT, torch.float32, device)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])

@@ -907,8 +907,32 @@ def _loss_checks(spec, devices) -> list[Check]:
     return out
 
 
+OPTIM_LOCKSTEP_STEPS = 500
+OPTIM_DEVICE_STEPS = 50
+# (property, dtype, foreach): the single-tensor path in float32, the foreach path in float64
+OPTIM_PATHS = (("lockstep", torch.float32, False), ("lockstep_foreach", torch.float64, True))
+
+
+def _optim_checks(spec, devices) -> list[Check]:
+    from nnref.verify import case_label, cases
+    from nnref.verify import optim as V
+
+    # every case at once, one param group (and one MLP) per case
+    out = [Check(prop, d, lambda d=d, f=f: V.check_cases_grouped(
+        spec, OPTIM_LOCKSTEP_STEPS, d, foreach=f), spec.name) for prop, d, f in OPTIM_PATHS]
+    out += [Check(f"variant_{prop}", d, lambda d=d, f=f, kw=kw: V.check_case(
+        spec, {**kw, "foreach": f}, OPTIM_LOCKSTEP_STEPS, d), f"{spec.name}-{case_label(kw)}")
+        for kw in cases.of(spec).variants for prop, d, f in OPTIM_PATHS]
+    # foreach=None: the loop on the CPU, the foreach kernels on CUDA
+    out += _per_device(spec, {}, spec.name, devices, "lockstep_default_foreach",
+                       lambda spec, kw, _, device: V.check_case(
+                           spec, kw, OPTIM_DEVICE_STEPS, torch.float32, device))
+    return out
+
+
 # kind -> the checks of one registered component of that kind
-REGISTRY_CHECKS = {"activation": _activation_checks, "loss": _loss_checks}
+REGISTRY_CHECKS = {"activation": _activation_checks, "loss": _loss_checks,
+                   "optim": _optim_checks}
 
 
 def registry_checks(kind: str, names: Iterable[str] | None = None,
@@ -922,7 +946,11 @@ def registry_checks(kind: str, names: Iterable[str] | None = None,
     Properties: activations ``forward_backward`` (each dtype and device), ``extremes``
     (float32, float64), ``layouts``, ``gradcheck``, ``saved_bytes``, ``vmap``, and
     ``compile`` (the first case of each component); losses ``forward_backward``, ``empty``
-    (each device), ``gradcheck``, ``saved_bytes`` and ``compile``.
+    (each device), ``gradcheck``, ``saved_bytes`` and ``compile``; optimizers every case in
+    one 500-step lockstep run on each path (``lockstep``: single-tensor, float32;
+    ``lockstep_foreach``: float64), each of the notes' variants on both
+    (``variant_lockstep``, ``variant_lockstep_foreach``), and ``lockstep_default_foreach``
+    on each device.
 
     Raises:
         ValueError: for a kind whose parity tests are not generated here yet (the other kinds'
