@@ -21,9 +21,10 @@ ARM_NAMES = {"he": "He gain", "matched": "matched gain"}
 CHANCE_ACC = 0.2  # 10 classes: a test accuracy above 0.2 has left chance (0.1)
 
 
-def _choose(runs: pd.DataFrame, lrs: list[float]) -> dict:
+def _choose(runs: pd.DataFrame) -> dict:
     """Per placement, depth and arm: the rate with the lowest median validation loss, the runs
-    there, which arms no rate trains, which best rates sit on the grid's edge."""
+    there, which arms no rate trains, which best rates sit on the edge of the rates that arm
+    tried."""
     runs = runs.copy()
     runs["val_loss"] = runs.val_loss.astype(float).fillna(float("inf"))  # diverged: worst
     keys = ["placement", "depth", "arm"]
@@ -35,8 +36,10 @@ def _choose(runs: pd.DataFrame, lrs: list[float]) -> dict:
     stuck = {k for k, g in runs.groupby(keys)
              if g.groupby("lr").train_loss.median().astype(float).fillna(9.0).min()
              > CHANCE_LOSS}
-    edges = sorted(f"{a}, BN {p}, depth {d} ({lr:g})" for (p, d, a), lr in best.items()
-                   if lr in (min(lrs), max(lrs)) and (p, d, a) not in stuck)
+    tried = {k: sorted(g.lr.unique()) for k, g in runs.groupby(keys)}
+    edges = sorted(f"{k[2]}, BN {k[0]}, depth {k[1]} ({lr:g} of "
+                   f"{', '.join(f'{v:g}' for v in tried[k])})" for k, lr in best.items()
+                   if lr in (tried[k][0], tried[k][-1]) and k not in stuck)
     return {"chosen": chosen, "stuck": stuck, "edges": edges, "best": best}
 
 
@@ -63,7 +66,7 @@ def paper_terms(sweep: Path, out: Path) -> dict:
     # first version's matched-gain arm there is left out, as deep_swish.py no longer runs it
     runs = runs[(recomputed | old) & ~((runs.placement == "before") & (runs.init == "matched"))]
     main = runs[(runs.data == "digits") & (runs.steps == rec["default_steps"])]
-    pick = _choose(main, rec["lrs"])
+    pick = _choose(main)
     chosen = pick["chosen"]
 
     placements = [p for p in ("before", "after") if p in set(main.placement)]
@@ -116,7 +119,7 @@ def paper_terms(sweep: Path, out: Path) -> dict:
     for (data, steps), g in runs.groupby(["data", "steps"]):
         if data == "digits" and steps == rec["default_steps"]:
             continue
-        cp = _choose(g, rec["lrs"])["chosen"]
+        cp = _choose(g)["chosen"]
         for (pl, d), h in cp.groupby(["placement", "depth"]):
             cmp = pair(h, pl, d, "swish, He gain", "relu, He gain")
             if cmp is not None:
