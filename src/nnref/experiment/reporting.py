@@ -261,7 +261,10 @@ class Comparison:
     start or data order): the per-seed differences ``a_i - b_i`` decide, and every one of them
     must lie beyond zero on the same side, over at least ``min_seeds`` pairs. Run-to-run noise
     that both arms of a seed share cancels in the difference, so a consistent gap smaller than
-    either arm's spread still counts; one pair the other way (or a tie) leaves it open.
+    either arm's spread still counts; one pair the other way (or a tie) leaves it open. The
+    price: where the arms do not differ at all, n pairs still all fall on one side by chance
+    with probability 2^(1-n) (one in four for 3 seeds), so a small settled gap over 3 seeds
+    asks for more seeds before it carries weight.
     """
 
     a: tuple[float, ...]
