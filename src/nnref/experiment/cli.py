@@ -90,9 +90,11 @@ def resume_overrides(run_dir: str | Path, given: Sequence[str]) -> list[str]:
     return [*kept, *given, f"hydra.run.dir={quote(run)}", "ckpt_path=last"]
 
 
-def _candidates(overrides: list[str], sweeper_params: dict) -> Iterator[list[str]]:
+def _candidates(overrides: list[str], sweeper_params: dict
+                ) -> Iterator[tuple[list[str], str | None]]:
     """Override lists that together hold every swept value once: the first value of every
-    sweep, then each other value with the others at their first (not the whole product)."""
+    sweep, then each other value with the others at their first (not the whole product);
+    each with the one override that differs from the first list (``None`` for the first)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
@@ -107,10 +109,29 @@ def _candidates(overrides: list[str], sweeper_params: dict) -> Iterator[list[str
             key = text.split("=", 1)[0]
             sweeps.append([f"{key}={v}" for v in o.sweep_string_iterator()])
         # ranges and intervals (Optuna's search space) are drawn by the sweeper: not listed
-    yield fixed + [s[0] for s in sweeps]
+    yield fixed + [s[0] for s in sweeps], None
     for sw in sweeps:
         for v in sw[1:]:
-            yield fixed + [v] + [s[0] for s in sweeps if s is not sw]
+            yield fixed + [v] + [s[0] for s in sweeps if s is not sw], v
+
+
+def _varied(conf: Path, base, candidate: list[str], changed: str | None):
+    """The config of ``candidate``: ``base`` (the first candidate's) with the one changed
+    value set in place — composing anew costs Hydra a second a time, and a grid of 35 arms
+    would wait half a minute — or composed anew where it picks a group's option."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf, open_dict
+
+    if changed is None:
+        return base
+    [o] = OverridesParser.create().parse_overrides([changed])
+    key = o.key_or_group
+    if o.is_delete() or (conf / key.split("/")[0]).is_dir() and "." not in key:
+        return _compose(conf, candidate)
+    cfg = base.copy()
+    with open_dict(cfg):
+        OmegaConf.update(cfg, key, o.value(), merge=False)
+    return cfg
 
 
 def _compose(conf: Path, overrides: list[str], hydra_node: bool = False):
@@ -159,9 +180,9 @@ def _composition_error(conf: Path, overrides: list[str], e: Exception) -> str:
 def _check_values(conf: Path, overrides: list[str], multirun: bool) -> list[str]:
     """One error line per bad value the command could run with (none: all good)."""
     from hydra.errors import ConfigCompositionException, MissingConfigException
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
 
-    first = next(_candidates(overrides, {}))
+    first, _ = next(_candidates(overrides, {}))
     try:
         base = _compose(conf, first, hydra_node=True)
     except (ConfigCompositionException, MissingConfigException) as e:
@@ -169,11 +190,15 @@ def _check_values(conf: Path, overrides: list[str], multirun: bool) -> list[str]
     from nnref.experiment.training import ConfigError, validate  # torch: after the keys
     node = base.hydra.sweeper.get("params") if multirun else None
     params = OmegaConf.to_container(node) if OmegaConf.is_config(node) else {}
+    with open_dict(base):  # a job's config: copied once per candidate, so keep it small
+        del base["hydra"]
     errors: list[str] = []
     seen: set[str] = set()
-    for candidate in _candidates(overrides, params) if multirun else [overrides]:
+    data_cache: dict = {}  # one data set per distinct data config: most grids share one
+    candidates = _candidates(overrides, params) if multirun else [(overrides, None)]
+    for candidate, changed in candidates:
         try:
-            validate(_compose(conf, candidate))
+            validate(_varied(conf, base, candidate, changed), data_cache)
         except (ConfigCompositionException, MissingConfigException) as e:
             line = _composition_error(conf, candidate, e)
         except ConfigError as e:

@@ -129,18 +129,31 @@ def _check_schedule(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(str(e)) from None
 
 
-def _checked(cfg: Mapping[str, Any]) -> tuple[TensorData, Any, Recipe]:
-    """Data set, model and training recipe for ``cfg``, every value checked, with torch alone
-    (Lightning is not imported)."""
-    import_modules(cfg)
-    _check_schedule(cfg)
-    _check_ckpt_path(cfg)
+def _data(cfg: Mapping[str, Any], cache: dict | None = None) -> TensorData:
+    """The data set ``cfg`` describes, set up; from ``cache`` (keyed by its resolved config)
+    when one was built already."""
+    key = repr(_plain(cfg["data"])) if cache is not None else None
+    if key is not None and key in cache:
+        return cache[key]
     data = _build_group(cfg, "data", {})
     try:
         data.prepare_data()
         data.setup("fit")
     except (ValueError, FileNotFoundError) as e:
         raise _config_error(e, "data", {}) from e
+    if key is not None:
+        cache[key] = data
+    return data
+
+
+def _checked(cfg: Mapping[str, Any], cache: dict | None = None
+             ) -> tuple[TensorData, Any, Recipe]:
+    """Data set, model and training recipe for ``cfg``, every value checked, with torch alone
+    (Lightning is not imported)."""
+    import_modules(cfg)
+    _check_schedule(cfg)
+    _check_ckpt_path(cfg)
+    data = _data(cfg, cache)
     init = _plain(cfg["init"])
     net = _build_group(cfg, "model", _MODEL_KEYS, data.input_shape, data.num_outputs,
                        init=init.get("name"), init_kwargs=init.get("kwargs") or {})
@@ -153,14 +166,15 @@ def _checked(cfg: Mapping[str, Any]) -> tuple[TensorData, Any, Recipe]:
     return data, net, recipe
 
 
-def validate(cfg: Mapping[str, Any]) -> None:
+def validate(cfg: Mapping[str, Any], data_cache: dict | None = None) -> None:
     """Check every value of ``cfg`` by building what it describes, without training and
     without Lightning: the command line calls this before any run directory exists.
+    ``data_cache`` (a dict kept between calls) reuses the data sets of earlier calls.
 
     Raises:
         ConfigError: one line naming the config key, its value and the valid choices or range.
     """
-    _checked(cfg)
+    _checked(cfg, data_cache)
 
 
 def build(cfg: Mapping[str, Any]):
