@@ -866,8 +866,10 @@ def _per_device(spec, kw, label, devices, prop, run, dtypes=(None,)) -> list[Che
             for device in devices for d in dtypes]
 
 
-def _activation_checks(spec, devices) -> list[Check]:
-    from nnref.verify import activations as V
+def _case_checks(spec, devices, V, once, extra, compile_kwargs) -> list[Check]:
+    """Per keyword case of ``spec``: ``forward_backward`` in each dtype on each device,
+    ``extra(kw, label)``, each of ``once`` (property, ``V``'s check of (spec, kw)), and
+    ``compile`` (``V.check_compile``) for the first case."""
     from nnref.verify import cases
 
     out = []
@@ -875,36 +877,33 @@ def _activation_checks(spec, devices) -> list[Check]:
         label = f"{spec.name}-{i}"
         out += _per_device(spec, kw, label, devices, "forward_backward", V.check_parity,
                            REGISTRY_DTYPES)
-        out += [Check("extremes", d, lambda d=d, kw=kw: V.check_extremes(spec, kw, d), label)
-                for d in FULL]
+        out += extra(kw, label)
         out += [Check(prop, None, lambda run=run, kw=kw: run(spec, kw), label)
-                for prop, run in (("layouts", V.check_layouts), ("gradcheck", V.check_gradcheck),
-                                  ("saved_bytes", V.check_saved_bytes), ("vmap", V.check_vmap))]
+                for prop, run in once]
         if i == 0:
             out.append(Check("compile", None, lambda kw=kw: (
-                torch._dynamo.reset(), V.check_compile(spec, kw)), spec.name))
+                torch._dynamo.reset(), V.check_compile(spec, kw, **compile_kwargs)), spec.name))
     return out
+
+
+def _activation_checks(spec, devices) -> list[Check]:
+    from nnref.verify import activations as V
+
+    return _case_checks(
+        spec, devices, V, (("layouts", V.check_layouts), ("gradcheck", V.check_gradcheck),
+                           ("saved_bytes", V.check_saved_bytes), ("vmap", V.check_vmap)),
+        lambda kw, label: [Check("extremes", d, lambda d=d: V.check_extremes(spec, kw, d),
+                                 label) for d in FULL], {})
 
 
 def _loss_checks(spec, devices) -> list[Check]:
-    from nnref.verify import cases
     from nnref.verify import losses as V
 
-    out = []
-    for i, kw in enumerate(cases.of(spec).kwargs):
-        label = f"{spec.name}-{i}"
-        out += _per_device(spec, kw, label, devices, "forward_backward", V.check_parity,
-                           REGISTRY_DTYPES)
-        out += _per_device(spec, kw, label, devices, "empty",
-                           lambda spec, kw, _, device: V.check_empty(spec, kw, device))
-        out += [Check(prop, None, lambda run=run, kw=kw: run(spec, kw), label)
-                for prop, run in (("gradcheck", V.check_gradcheck),
-                                  ("saved_bytes", V.check_saved_bytes))]
-        if i == 0:
-            out.append(Check("compile", None, lambda kw=kw: (
-                torch._dynamo.reset(), V.check_compile(spec, kw, backend="aot_eager")),
-                spec.name))
-    return out
+    return _case_checks(
+        spec, devices, V, (("gradcheck", V.check_gradcheck), ("saved_bytes", V.check_saved_bytes)),
+        lambda kw, label: _per_device(spec, kw, label, devices, "empty",
+                                      lambda spec, kw, _, device: V.check_empty(spec, kw, device)),
+        {"backend": "aot_eager"})
 
 
 OPTIM_LOCKSTEP_STEPS = 500
