@@ -502,5 +502,6 @@ def test_registry_checks_cover_a_users_registered_activation(scratch_registry):
            "vmap-twice_wrong-0"}
     failed = {c.id for c in checks if c.id in run and c.failure() is not None}
     assert failed == run - {"vmap-twice_wrong-0"}  # vmap agrees with a loop: it holds
-    with pytest.raises(ValueError, match=r"covers the kinds \['activation', 'loss'\], got 'lr'"):
+    with pytest.raises(ValueError,
+                       match=r"covers the kinds \['activation', 'loss', 'optim'\], got 'lr'"):
         testing.registry_checks("lr")
