@@ -25,6 +25,8 @@ A failure raises one :class:`CheckFailure` (an ``AssertionError``) naming, for e
 the property, the dtype, the input sample, the element and its error in ulps. The
 ``*_checks`` forms return the checks one by one, for :func:`parametrize` (one pytest test per
 property and dtype) and the ``pytest --nnref-check`` option of :mod:`nnref.testing_plugin`.
+:func:`registry_checks` gives nnref's own components' checks the same way, from the registry
+and their cases; nnref's parity tests are generated from it.
 
 Example:
     >>> import torch
@@ -279,7 +281,7 @@ def differs(got: torch.Tensor, want: torch.Tensor, *, scale: torch.Tensor | None
 def _assert_each(got, want, labels, terms=None, **tol) -> None:
     if len(got) != len(want):
         raise AssertionError(f"{len(got)} results, the reference {len(want)}")
-    for i, (label, a, b) in enumerate(zip(labels, got, want, strict=False)):
+    for i, (label, a, b) in enumerate(zip(labels, got, want, strict=True)):
         if msg := differs(a, b, terms=terms[i] if terms else 1, **tol):
             raise AssertionError(f"{label}: {msg}")
 
@@ -307,10 +309,11 @@ def _backward(fn, sample: Sample, order: int = 1) -> list[torch.Tensor]:
     return [g.detach() for g in grads]
 
 
-def _labels(sample: Sample, what: str) -> list[str]:
+def _labels(sample: Sample, what: str, n: int) -> list[str]:
+    """Names of the ``n`` results of ``what`` on ``sample``."""
     positions = [i for i, a in enumerate(sample.args) if _is_float(a)]
     if what == "forward":
-        return [f"output {i}" for i in range(64)]
+        return [f"output {i}" for i in range(n)]
     return [f"{'second-order ' if what == 'double' else ''}gradient of argument {i}"
             for i in positions]
 
@@ -334,12 +337,14 @@ class _Against:
         scale = None if what == "forward" else torch.tensor(
             _cancel_scale(outs64, _grad_outputs([o for o in outs64 if o.is_floating_point()])))
         got = run(self.fn, sample)
-        if dtype == torch.float64 or (dtype not in LOW_PRECISION and not self.oracle):
-            want = run(self.base, sample)
-        else:
-            exact = run(self.base, s64)
-            want = [t.to(g.dtype) for t, g in zip(exact, got, strict=False)]
-        labels = _labels(sample, what)
+        same_dtype = dtype == torch.float64 or (dtype not in LOW_PRECISION and not self.oracle)
+        want = run(self.base, sample) if same_dtype else run(self.base, s64)
+        if len(got) != len(want):
+            raise AssertionError(f"{len(got)} results, the reference {len(want)}")
+        if not same_dtype:
+            exact = want
+            want = [t.to(g.dtype) for t, g in zip(exact, got, strict=True)]
+        labels = _labels(sample, what, len(got))
         # a gradient of an input smaller than the outputs (a weight) sums over the difference
         size = sum(o.numel() for o in outs64)
         terms = None if what == "forward" else [size // max(t.numel(), 1)
@@ -353,7 +358,7 @@ class _Against:
         if what == "backward" and not self.oracle:
             with saved_in(dtype):
                 truths = [[t, r] for t, r in zip(exact, run(self.base, s64), strict=True)]
-        for label, g, w, ts in zip(labels, got, want, truths, strict=False):
+        for label, g, w, ts in zip(labels, got, want, truths, strict=True):
             if g.dtype in LOW_PRECISION:
                 half_accurate(g, w, ts, label, scale=float(scale) if scale is not None else 0.0)
             elif msg := differs(g, w):
@@ -543,9 +548,10 @@ def function_checks(
         s = standard[0].to(torch.float32)
         torch._dynamo.reset()
         cfn = torch.compile(fn, backend=compile_backend, fullgraph=True, dynamic=False)
-        labels = [f"compiled output {i}" for i in range(64)]
-        _assert_each(_forward(cfn, s), _forward(fn, s), labels)
-        _assert_each(_backward(cfn, s), _backward(fn, s), _labels(s, "backward"))
+        for what, run in (("forward", _forward), ("backward", _backward)):
+            got, want = run(cfn, s), run(fn, s)
+            _assert_each(got, want, [f"compiled {label}" for label in
+                                     _labels(s, what, len(got))])
 
     def saved():
         s = big.to(torch.float32)
