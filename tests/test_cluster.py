@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -326,3 +327,5 @@ def test_ddp_spawn_two_processes_on_cpu(tmp_path):
     # the spawned processes trained: their checkpoint holds the steps asked for
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 4
+    # and the parent says so: the steps come back with the spawned processes' metrics
+    assert re.search(r"\(4 steps[,)]", log)

@@ -373,7 +373,8 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
         _traceback_to_log_files()
         failed = 1
     metrics = {**fit_metrics, **_final_metrics(trainer)}
-    metrics.update(steps=float(trainer.global_step), failed=float(failed),
+    metrics.update(steps=max(float(trainer.global_step), metrics.get("steps", 0.0)),
+                   failed=float(failed),
                    diverged=float(guard.diverged if guard else 0))
     if guard is not None and guard.diverged:
         metrics["diverged_step"] = float(guard.diverged_step)

@@ -152,6 +152,9 @@ class LitModel(L.LightningModule):
         loss_sum, n, correct, targets = self._epoch_sums
         self._epoch_sums = None
         self.log("train/loss_epoch", loss_sum / n, sync_dist=True)
+        # the steps run, among the metrics a spawned process hands back (the parent's trainer
+        # keeps global_step 0 under ddp_spawn); not a TensorBoard scalar
+        self.log("steps", float(self.global_step), logger=False)
         if self.acc is not None:
             self.log("train/acc", correct / targets, sync_dist=True)
         scheduler = self.lr_schedulers()
