@@ -130,6 +130,9 @@ def test_passes_count_the_full_size_tensors_each_op_touches():
     assert (bwd.kernels, bwd.traffic) == (1, 2)  # grad * 2
     # a reduction to a small tensor reads a full-size tensor: one pass, no full-size write
     assert _passes.count_passes(lambda: x.sum(), x.numel()).traffic == 1
+    # a factory reads only its argument's metadata: ones_like writes, new_ones(()) is tiny
+    assert _passes.count_passes(lambda: torch.ones_like(x), x.numel()).traffic == 1
+    assert _passes.count_passes(lambda: x.new_ones(()), x.numel()).kernels == 0
 
 
 def test_backward_pass_counts_of_a_fused_builtin():

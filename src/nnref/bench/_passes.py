@@ -5,7 +5,8 @@ An elementwise op on a memory-bound machine costs about the bytes it reads and w
 ATen op dispatched while a callable runs is seen by a ``TorchDispatchMode``; an op that reads
 or writes a tensor as large as the activation's input is one *pass* over memory, and each
 such tensor read or written is one unit of *traffic* (in tensors of the input's size). Views,
-and allocations that touch no memory (``empty``), cost nothing and are not counted.
+and allocations that touch no memory (``empty``), cost nothing and are not counted; factories
+such as ``new_ones`` or ``ones_like`` read only their argument's metadata, not its data.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from torch.utils._pytree import tree_leaves
 __all__ = ["Passes", "count_passes", "fwd_bwd_passes"]
 
 _UNTOUCHED = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
+# factories that read only their tensor argument's metadata (dtype, device, maybe shape)
+_METADATA_ONLY = {"new_ones", "new_zeros", "new_full", "ones_like", "zeros_like", "full_like",
+                  "rand_like", "randn_like"}
 
 
 @dataclass
@@ -44,10 +48,12 @@ class _Counter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func.is_view or func.overloadpacket.__name__ in _UNTOUCHED:
+        name = func.overloadpacket.__name__
+        if func.is_view or name in _UNTOUCHED:
             return out
-        big = [t for t in tree_leaves((args, kwargs))
-               if isinstance(t, torch.Tensor) and t.numel() >= self.numel]
+        big = [] if name in _METADATA_ONLY else [
+            t for t in tree_leaves((args, kwargs))
+            if isinstance(t, torch.Tensor) and t.numel() >= self.numel]
         written = [t for t in tree_leaves(out)
                    if isinstance(t, torch.Tensor) and t.numel() >= self.numel]
         # an in-place op returns the tensor it read: that one is read and written

@@ -14,7 +14,10 @@ linear layers have no reference and are shared code). Models:
 Input 128 x 3 x 32 x 32 float32 (``--quick``: 16 images), 10 classes, cross-entropy loss.
 Optimizers: momentum SGD and Adam, ``nnref.optim`` on the reference side and ``torch.optim``
 on the built-in side. Eager, and with the model and loss under ``torch.compile`` (the
-optimizer step stays eager, as with ``torch.compile(model)``).
+optimizer step stays eager, as with ``torch.compile(model)``), and the eager reference step
+inside :func:`nnref.fused` (each Function's own formula compiled), with the time its first step
+takes (the compilation). Bars: compiled 1.05x compiled torch, fused 1.1x eager torch, peak
+memory 1.0x torch's in both modes.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def run(args) -> list[Table]:
                  "fused ref / eager torch", "fused bar"]
         mem_head += ["fused reference MiB", "fused ratio", "fused bar"]
     timing = Table("Models, one training step", head)
-    memory = Table("Models, peak memory of one eager training step", mem_head)
+    memory = Table("Models, peak memory of one training step (eager and fused)", mem_head)
     for kind, build, act in models:
         ref, base = _pair(build, act, device)
         passes = backward_passes(registry.spec("activation", act), {})
