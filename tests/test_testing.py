@@ -509,3 +509,21 @@ def test_registry_checks_cover_a_users_registered_activation(scratch_registry):
     with pytest.raises(ValueError,
                        match=r"covers the kinds \['activation', 'loss', 'optim'\], got 'lr'"):
         testing.registry_checks("lr")
+
+
+def test_check_module_takes_a_forward_of_several_inputs():
+    """A recurrent cell's forward(input, hx): each sample is a tuple of the inputs."""
+    from nnref import recurrent
+
+    testing.check_module(recurrent.RNNCell, reference=torch.nn.RNNCell, args=(4, 5),
+                         sample_inputs=[((3, 4), (3, 5))], dtypes=[torch.float64, torch.float32],
+                         properties=["signature", "state_dict", "forward", "backward"])
+
+    class HiddenStateDetached(recurrent.RNNCell):  # no gradient reaches hx
+        def forward(self, input, hx=None):
+            return super().forward(input, None if hx is None else hx.detach())
+    with pytest.raises(testing.CheckFailure, match=r"backward \[float64\] sample float64\[3, 4\], "
+                                                   r"float64\[3, 5\], .*gradient of argument 1"):
+        testing.check_module(HiddenStateDetached, reference=torch.nn.RNNCell, args=(4, 5),
+                             sample_inputs=[((3, 4), (3, 5))], dtypes=[torch.float64],
+                             properties=["backward"])

@@ -665,19 +665,18 @@ def module_checks(module: Callable[..., torch.nn.Module], *, reference: Callable
     copies: dict = {}
 
     def functional(m):
-        def fn(x, *ps):
-            key = (id(m), x.dtype)
+        def fn(*args):  # the forward's inputs, then the parameters
+            inputs, ps = args[:len(args) - len(names)], args[len(args) - len(names):]
+            key = (id(m), inputs[0].dtype)
             if key not in copies:
-                copies[key] = copy.deepcopy(m).to(x.dtype)
-            return functional_call(copies[key], dict(zip(names, ps, strict=True)), (x,))
+                copies[key] = copy.deepcopy(m).to(inputs[0].dtype)
+            return functional_call(copies[key], dict(zip(names, ps, strict=True)), inputs)
         return fn
 
     params = tuple(p.detach().double() for p in ref.parameters())
     inputs = sample_inputs if sample_inputs is not None else [SHAPES[1][0][0]]
-    samples = []
-    for item in inputs:
-        x = _sample_of(item, options.get("domain", (-4.0, 4.0))).args[0]
-        samples.append(Sample((x, *params)))
+    samples = [Sample((*(s := _sample_of(item, options.get("domain", (-4.0, 4.0)))).args,
+                       *params), s.kwargs, s.label) for item in inputs]
 
     def signature():
         if inspect.isclass(module) and inspect.isclass(reference):
@@ -719,7 +718,8 @@ def check_module(module: Callable[..., torch.nn.Module], *, reference: Callable,
 
     Args:
         args, kwargs: constructor arguments.
-        sample_inputs: inputs ``x`` (tensors or shapes).
+        sample_inputs: the forward's inputs: each a tensor or a shape, or a tuple of them
+            for a forward of several inputs (a recurrent cell's ``(input, hx)``).
         options: as :func:`check_function` (``dtypes``, ``kinks``, ``properties``, ...).
 
     Raises:
