@@ -252,9 +252,10 @@ for (const m of document.querySelectorAll('math')) {
   display ? out.display++ : out.inline++;
   if (!(r.width > 0 && r.height > 0)) out.empty.push(text);
   if (m.textContent.includes('&')) out.amp.push(text);
-  const box = m.closest('.nnref-math');
-  if (display && (r.right > right + 1 || (box && box.scrollWidth > box.clientWidth + 1)))
-    out.overflow.push(`${text} (${Math.round(r.width)} px, column ends at ${Math.round(right)})`);
+  // a block math box is as wide as the column: what overflows is its content
+  const ends = Math.max(r.right, ...Array.from(m.children, c => c.getBoundingClientRect().right));
+  if (display && ends > right + 1)
+    out.overflow.push(`${text} (ends at ${Math.round(ends)}, the column at ${Math.round(right)})`);
 }
 for (const i of document.images) {
   out.images++;
@@ -265,7 +266,7 @@ return out;
 
 
 def _site_pages(site: Path) -> list[str]:
-    return sorted(str(p.parent.relative_to(site)).replace(".", "") + "/"
+    return sorted("" if p.parent == site else f"{p.parent.relative_to(site).as_posix()}/"
                   for p in site.rglob("index.html") if "assets" not in p.parts)
 
 

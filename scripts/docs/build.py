@@ -21,6 +21,7 @@ import importlib
 import inspect
 import json
 import os
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -205,7 +206,10 @@ def torch_path(obj) -> str:
 
 
 def cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """``text`` on one line for a Markdown table cell: a ``|`` escaped, or inside a formula
+    written ``\\vert`` (an escaped one would reach the TeX as ``\\|``, a double bar)."""
+    text = re.sub(r"\$[^$]+\$", lambda m: m.group(0).replace("|", r"\vert "), str(text))
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def docstring_parts(obj) -> tuple[str, list[griffe.DocstringParameter]]:
@@ -255,11 +259,24 @@ def say(text: str) -> None:
 
 
 @functools.cache
+def _import_all() -> None:
+    """Import every nnref module once, before any key is computed: a package's attributes
+    include the submodules imported so far, so without this a key would depend on what the
+    components verified before it happened to import."""
+    for info in pkgutil.walk_packages(nnref.__path__, "nnref."):
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # a module of an extra that is not installed: no component uses it
+            pass
+
+
+@functools.cache
 def _sources(module_name: str) -> str:
     """A hash of the source files of ``module_name`` and of every nnref module it reaches through
     its globals: what a verification table or a figure of a component is computed from. The
     registry is not followed (a component's own entry is part of the key instead), so adding
     one component does not redo the others."""
+    _import_all()
     seen: dict[str, Path] = {}
     todo = [importlib.import_module(module_name)]
     while todo:
@@ -424,8 +441,7 @@ def component_section(spec: registry.Spec, page: str, stats: dict) -> str:
     prose, params = docstring_parts(spec.reference)
     signature = inspect.signature(spec.reference).parameters
     out = [f"## {spec.name} {{#{spec.name}}}", "",
-           "| registry entry | |", "|---|---|",
-           f"| reference | [`{ref_path}`][{ref_path}] |",
+           f"| reference | [`{ref_path}`][{ref_path}] |", "|---|---|",
            f"| torch counterpart | {base} |",
            f"| aliases | {', '.join(f'`{a}`' for a in spec.aliases) or '-'} |"]
     if spec.defaults:
@@ -480,7 +496,8 @@ def component_section(spec: registry.Spec, page: str, stats: dict) -> str:
     if not hit:
         say(f"  verified {spec.kind} {spec.name}: {checked['cases']} cases "
             f"({time.perf_counter() - start:.1f} s)")
-    verdict = (f"all {checked['cases']} cases pass" if not checked["failed"]
+    verdict = (("its one case passes" if checked["cases"] == 1 else
+                f"all {checked['cases']} cases pass") if not checked["failed"]
                else f"**{checked['failed']} of {checked['cases']} cases fail**")
     out += ["", "### Verified on the machine that built this page", "",
             f"`nnref.verify.run(names=[{spec.name!r}], devices=['cpu'])`: {verdict}.", "",

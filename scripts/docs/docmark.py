@@ -210,8 +210,36 @@ def _to_core(root: etree.Element, tex: str) -> None:
             el.append(prime)
 
 
+def _top_level_parts(tex: str) -> list[str]:
+    """``tex`` cut at each ``\\qquad`` outside braces and environments: the separate equations
+    of one display (a function and its derivative), each then set on a line of its own so a
+    display never runs wider than the text column."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\\(begin|end)\{\w+\*?\}|(?<!\\)[{}]|\\qquad\b", tex):
+        token = m.group(0)
+        if token == "{" or m.group(1) == "begin":
+            depth += 1
+        elif token == "}" or m.group(1) == "end":
+            depth -= 1
+        elif depth == 0:
+            parts.append(tex[start:m.start()])
+            start = m.end()
+    parts.append(tex[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
 def tex_to_mathml(tex: str, display: bool) -> str:
-    """MathML Core for ``tex``; raises ``ValueError`` when it cannot be converted faithfully."""
+    """MathML Core for ``tex`` (a display formula's separate equations one per line); raises
+    ``ValueError`` when it cannot be converted faithfully."""
+    if display:
+        # spans (styled as blocks) stay valid HTML inside the paragraph Markdown wraps them in
+        lines = [f'<span class="nnref-line">{_one_formula(part, True)}</span>'
+                 for part in _top_level_parts(tex)]
+        return f'<span class="nnref-math">{"".join(lines)}</span>'
+    return _one_formula(tex, False)
+
+
+def _one_formula(tex: str, display: bool) -> str:
     try:
         mathml = convert(_aligned_to_array(tex).replace("\\|", "\\Vert "),
                          display="block" if display else "inline")
@@ -234,9 +262,7 @@ def tex_to_mathml(tex: str, display: bool) -> str:
         raise ValueError(f"cannot convert TeX {tex!r}: latex2mathml's output is not "
                          f"well-formed ({exc})") from exc
     _to_core(root, tex)
-    mathml = etree.tostring(root, encoding="unicode")
-    # a span (styled as a block) stays valid HTML inside the paragraph Markdown wraps it in
-    return f'<span class="nnref-math">{mathml}</span>' if display else mathml
+    return etree.tostring(root, encoding="unicode")
 
 
 class _MathPattern(InlineProcessor):

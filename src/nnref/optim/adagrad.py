@@ -28,10 +28,10 @@ class Adagrad(ReferenceOptimizer):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
-           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
-           \ \eta \text{ (lr\_decay)},\ \tau \text{ (initial\_accumulator\_value)},
-           \ \epsilon \text{ (eps)},\ \textit{maximize} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)}, \\
+       &\hspace{13mm} f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)}, \\
+       &\hspace{13mm} \eta \text{ (lr\_decay)},\ \tau \text{ (initial\_accumulator\_value)}, \\
+       &\hspace{13mm} \epsilon \text{ (eps)},\ \textit{maximize} \\
        &\textbf{initialize}: G_0 \leftarrow \tau \\
        &\rule{110mm}{0.4pt} \\
        &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\

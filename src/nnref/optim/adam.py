@@ -36,10 +36,10 @@ class Adam(ReferenceOptimizer):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},
-           \ \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)},
-           \ \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)},
-           \ \textit{amsgrad},\ \textit{maximize},\ \textit{decoupled\_weight\_decay} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)}, \\
+       &\hspace{13mm} \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)}, \\
+       &\hspace{13mm} \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)}, \\
+       &\hspace{13mm} \textit{amsgrad},\ \textit{maximize},\ \textit{decoupled\_weight\_decay} \\
        &\textbf{initialize}: m_0 \leftarrow 0 \text{ (first moment)},
            \ v_0 \leftarrow 0 \text{ (second moment)},\ v^{max}_0 \leftarrow 0 \\
        &\rule{110mm}{0.4pt} \\
@@ -255,10 +255,10 @@ class AdamW(Adam):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)},
-           \ \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)},
-           \ \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)},
-           \ \textit{amsgrad},\ \textit{maximize} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \beta_1, \beta_2 \text{ (betas)}, \\
+       &\hspace{13mm} \theta_0 \text{ (params)},\ f(\theta) \text{ (objective)}, \\
+       &\hspace{13mm} \lambda \text{ (weight\_decay)},\ \epsilon \text{ (eps)}, \\
+       &\hspace{13mm} \textit{amsgrad},\ \textit{maximize} \\
        &\textbf{initialize}: m_0 \leftarrow 0,\ v_0 \leftarrow 0,\ v^{max}_0 \leftarrow 0 \\
        &\rule{110mm}{0.4pt} \\
        &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\

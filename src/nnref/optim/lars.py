@@ -16,10 +16,10 @@ class LARS(ReferenceOptimizer):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
-           \ f(\theta) \text{ (objective)},\ \eta \text{ (trust\_coefficient)},
-           \ \lambda \text{ (weight\_decay)},\ \mu \text{ (momentum)},\ \epsilon \text{ (eps)},
-           \ \textit{maximize} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)}, \\
+       &\hspace{13mm} f(\theta) \text{ (objective)},\ \eta \text{ (trust\_coefficient)}, \\
+       &\hspace{13mm} \lambda \text{ (weight\_decay)},\ \mu \text{ (momentum)}, \\
+       &\hspace{13mm} \epsilon \text{ (eps)},\ \textit{maximize} \\
        &\rule{110mm}{0.4pt} \\
        &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do}
            \quad\text{(for each parameter tensor } w\text{)} \\

@@ -26,10 +26,10 @@ class RMSprop(ReferenceOptimizer):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \alpha \text{ (alpha)},\ \theta_0 \text{ (params)},
-           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
-           \ \mu \text{ (momentum)},\ \epsilon \text{ (eps)},\ \textit{centered},
-           \ \textit{maximize} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \alpha \text{ (alpha)},\ \theta_0 \text{ (params)}, \\
+       &\hspace{13mm} f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)}, \\
+       &\hspace{13mm} \mu \text{ (momentum)},\ \epsilon \text{ (eps)},\ \textit{centered}, \\
+       &\hspace{13mm} \textit{maximize} \\
        &\textbf{initialize}: v_0 \leftarrow 0 \text{ (square average)},
            \ \bar g_0 \leftarrow 0,\ b_0 \leftarrow 0 \\
        &\rule{110mm}{0.4pt} \\

@@ -29,10 +29,10 @@ class SGD(ReferenceOptimizer):
     .. math::
        \begin{aligned}
        &\rule{110mm}{0.4pt} \\
-       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)},
-           \ f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)},
-           \ \mu \text{ (momentum)},\ \tau \text{ (dampening)},
-           \ \textit{nesterov},\ \textit{maximize} \\
+       &\textbf{input}: \gamma \text{ (lr)},\ \theta_0 \text{ (params)}, \\
+       &\hspace{13mm} f(\theta) \text{ (objective)},\ \lambda \text{ (weight\_decay)}, \\
+       &\hspace{13mm} \mu \text{ (momentum)},\ \tau \text{ (dampening)}, \\
+       &\hspace{13mm} \textit{nesterov},\ \textit{maximize} \\
        &\rule{110mm}{0.4pt} \\
        &\textbf{for}\ t = 1, 2, \ldots\ \textbf{do} \\
        &\hspace{5mm} g_t \leftarrow \nabla_\theta f_t(\theta_{t-1})
