@@ -60,8 +60,16 @@ BROKEN = [
 ]
 
 
+def _test_name(example: str, fn) -> str:
+    module = {"gelu_tanh": "gelu"}.get(example, example)
+    qual = getattr(fn, "__qualname__", "")
+    if qual == "Function.apply" or qual.endswith(".apply"):
+        qual = fn.__self__.__name__
+    return re.sub(r"\W", "_", f"{module}.{qual}").lower()
+
+
 def _broken_id(case):
-    return f"{case[0]}-{getattr(case[1], '__qualname__', '').split('.')[0]}-{case[2]}"
+    return f"{_test_name(case[0], case[1])}-{case[2]}"
 
 
 @pytest.mark.parametrize("name", list(CORRECT))
@@ -296,14 +304,6 @@ def test_plugin_in_a_new_venv_outside_the_repository(tmp_path):
                                "testing_examples.gelu_tanh:reference"], tmp_path / "cli")
     assert re.search(r"^FAILED .*GeluTanhWrongDerivative\[backward-float64\]", cli.stdout, re.M)
     assert re.search(r"^PASSED .*GeluTanhWrongDerivative\[forward-float64\]", cli.stdout, re.M)
-
-
-def _test_name(example: str, fn) -> str:
-    module = {"gelu_tanh": "gelu"}.get(example, example)
-    qual = getattr(fn, "__qualname__", "")
-    if qual == "Function.apply" or qual.endswith(".apply"):
-        qual = fn.__self__.__name__
-    return re.sub(r"\W", "_", f"{module}.{qual}").lower()
 
 
 @pytest.mark.slow  # about 25 s: the page runs whole batteries
