@@ -216,8 +216,17 @@ registry.register(registry.Spec("crashy", "activation", Crashy, None, family="re
 '''
 
 
+@pytest.fixture
+def user_modules(scratch_registry):
+    """For tests that import a user's module in this process: its registrations and the
+    module itself are forgotten afterwards."""
+    yield
+    for name in ("my_acts", "crashy"):
+        sys.modules.pop(name, None)
+
+
 def test_a_job_failing_in_training_lets_the_others_finish_and_exits_1(tmp_path, monkeypatch,
-                                                                      capsys):
+                                                                      capsys, user_modules):
     (tmp_path / "crashy.py").write_text(CRASHY)
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SystemExit) as e:
@@ -325,7 +334,7 @@ def test_run_experiments_takes_its_list_from_the_experiment_configs(tmp_path):
         f"unknown experiment: no_such (choose from: {' '.join(suite.names())})")
 
 
-def test_every_train_command_of_help_runs_as_written(tmp_path, monkeypatch):
+def test_every_train_command_of_help_runs_as_written(tmp_path, monkeypatch, user_modules):
     """Each example line of ``--help`` passes everything the entry point checks before a run
     (groups, keys, every value, imports, the resume directory), with ``<run dir>`` standing
     for a real run's directory and ``my_acts`` for the README's module."""

@@ -284,7 +284,7 @@ def test_epoch_line_prints_one_line_per_epoch(capsys):
     trainer.fit(lit, datamodule=DataModule(Digits(batch_size=64)))
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
-    last = float(lines[-1].split("train/loss_epoch ")[1].split()[0])
+    last = float(lines[-1].split("train/loss ")[1].split()[0])
     assert last == pytest.approx(float(trainer.callback_metrics["train/loss_epoch"]), rel=1e-3)
 
 

@@ -125,8 +125,9 @@ def test_cli_bad_config_prints_one_line(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("override, line", [
-    ("model=mpl", "config error: model='mpl' is not valid; choose one of: cnn, mlp "
-                  "(did you mean 'mlp'?)"),
+    ("model=mpl", "config error: model='mpl' is not valid; choose one of: "
+                  + ", ".join(sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
+                  + " (did you mean 'mlp'?)"),
     ("model.widht=3", "config error: model.widht is not a key of model; its keys: _target_, "
                       "width, depth"),
     ("optim.lr=inf", "config error: optim.lr=inf is out of range; must be a finite number"),
