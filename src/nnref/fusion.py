@@ -8,8 +8,8 @@ offered ``autograd.Function`` of nnref runs its *own* ``forward`` and ``backward
 the same one the eager path runs, so the proof (``python -m nnref verify --fused``) carries
 over wherever the compiled arithmetic rounds as the eager one does. Each formula is compiled
 once per dtype and device the first time it runs (and once more, with dynamic sizes, at the
-second shape it sees); the graphs are cached
-for the rest of the process.
+second shape it sees); the graphs are cached for the rest of the process. The first call pays
+the compilation: seconds per Function (tens of seconds for a whole model's first step).
 
 What stays eager inside the context: a backward with ``create_graph=True`` (the compiled
 backward is not differentiable again; double backward runs the eager formula), a call under
