@@ -1,7 +1,7 @@
 """Swish vs ReLU in deep nets on the paper's terms, batch norm's placement a factor:
 ``python experiments/activations/deep_swish.py [--placements before after] [--inits he matched]
-[--depths ...] [--seeds 0 1 2] [--lrs 0.001 ... 1] [--data digits|mnist1d] [--steps N] [--jobs 1]
-[--out FILE]``.
+[--activations relu swish] [--depths ...] [--seeds 0 1 2] [--lrs 0.001 ... 1]
+[--data digits|mnist1d] [--steps N] [--jobs 1] [--out FILE]``.
 
 Ramachandran, Zoph & Le (2017, arXiv 1710.05941v1) train fully connected nets of growing depth
 on MNIST with batch normalization and SGD with momentum, a learning rate per depth, and find
@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS)
     p.add_argument("--inits", nargs="+", default=["he", "matched"], choices=["he", "matched"],
                    help="initialisations to run (the matched gain runs with BN after only)")
+    p.add_argument("--activations", nargs="+", default=["relu", "swish"],
+                   choices=["relu", "swish"], help="activations to run")
     p.add_argument("--depths", type=int, nargs="+",
                    help="default: each setting's depths (see PLAN)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -199,7 +201,8 @@ def main(argv=None) -> int:
         plan = ((args.data or "digits", args.steps or STEPS, (10, 25, 40, 50)),)
     grid = [(pl, a, how, d, lr, s, data, steps) for data, steps, depths in plan
             for d in args.depths or depths for pl in args.placements for a, how in ARMS[pl]
-            if how in args.inits for lr in args.lrs for s in args.seeds]
+            if how in args.inits and a in args.activations for lr in args.lrs
+            for s in args.seeds]
     grid = [g for g in grid if (g[6], g[7], *g[:6]) not in have]
 
     def save():  # whole or not at all: an interrupted run never leaves half a file
