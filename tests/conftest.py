@@ -9,11 +9,13 @@ CUDA = torch.cuda.is_available()
 
 # Device parameter for tests that run everywhere the hardware allows: the CUDA variant is
 # collected always and skipped, with the reason, on machines without a GPU.
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=[pytest.mark.cuda,
-                                pytest.mark.skipif(not CUDA, reason="no CUDA device here")]),
-]
+CUDA_MARKS = [pytest.mark.cuda, pytest.mark.skipif(not CUDA, reason="no CUDA device here")]
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA_MARKS)]
+
+
+def device_marks(check) -> list:
+    """Marks of an nnref.testing check: the CUDA ones (see DEVICES) for a check on CUDA."""
+    return CUDA_MARKS if check.device == "cuda" else []
 
 
 @pytest.fixture(autouse=True)

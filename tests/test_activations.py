@@ -12,7 +12,7 @@ import re
 
 import pytest
 import torch
-from conftest import CUDA, case_params, invalid_params, specs_of
+from conftest import case_params, device_marks, invalid_params, specs_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -39,7 +39,8 @@ def test_every_activation_has_something_to_be_checked_against(spec):
 # Parity, generated through nnref.testing from the registry and the cases: one test per
 # property, dtype and case (forward_backward, layouts, extremes, gradcheck, saved_bytes, vmap,
 # compile), each run by nnref.verify.activations.
-@testing.parametrize(testing.registry_checks("activation", devices=["cpu"] + ["cuda"] * CUDA))
+@testing.parametrize(testing.registry_checks("activation", devices=["cpu", "cuda"]),
+                     marks=device_marks)
 def test_parity(check):
     check()
 

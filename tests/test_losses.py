@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CUDA, specs_of
+from conftest import device_marks, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -38,7 +38,8 @@ def test_every_loss_has_something_to_be_checked_against(spec):
 # Parity, generated through nnref.testing from the registry and the cases: one test per
 # property, dtype and case (forward_backward, empty, gradcheck, saved_bytes, compile), each run
 # by nnref.verify.losses.
-@testing.parametrize(testing.registry_checks("loss", devices=["cpu"] + ["cuda"] * CUDA))
+@testing.parametrize(testing.registry_checks("loss", devices=["cpu", "cuda"]),
+                     marks=device_marks)
 def test_parity(check):
     check()
 

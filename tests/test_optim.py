@@ -10,7 +10,7 @@ import inspect
 
 import pytest
 import torch
-from conftest import CUDA, invalid_params, specs_of
+from conftest import device_marks, invalid_params, specs_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -41,7 +41,8 @@ def _factories(spec, **overrides):
 # Parity, generated through nnref.testing from the registry and the cases: every case in one
 # 500-step lockstep run per path, each variant on both paths, default foreach on each device,
 # each run by nnref.verify.optim.
-@testing.parametrize(testing.registry_checks("optim", devices=["cpu"] + ["cuda"] * CUDA))
+@testing.parametrize(testing.registry_checks("optim", devices=["cpu", "cuda"]),
+                     marks=device_marks)
 def test_parity(check):
     check()
 

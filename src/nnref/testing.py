@@ -193,12 +193,13 @@ class CheckFailure(AssertionError):
 
 @dataclass
 class Check:
-    """One property in one dtype (or none): call it to run it."""
+    """One property in one dtype (or none), on ``device``: call it to run it."""
 
     property: str
     dtype: torch.dtype | None
     run: Callable[[], None]
     label: str = ""
+    device: str = "cpu"
 
     @property
     def id(self) -> str:
@@ -229,9 +230,10 @@ def run_checks(checks: Iterable[Check]) -> None:
         raise CheckFailure(failures, len(checks))
 
 
-def parametrize(checks: Iterable[Check]):
+def parametrize(checks: Iterable[Check], marks: Callable[[Check], Sequence] | None = None):
     """``pytest.mark.parametrize("check", ...)``: one test per check, named by property and
-    dtype; the test body calls ``check()``::
+    dtype (``marks(check)``: the pytest marks of each, e.g. a skip on a missing device); the
+    test body calls ``check()``::
 
         @testing.parametrize(testing.function_checks(MyGelu.apply, reference=F.gelu))
         def test_my_gelu(check):
@@ -239,7 +241,9 @@ def parametrize(checks: Iterable[Check]):
     """
     import pytest
 
-    return pytest.mark.parametrize("check", [pytest.param(c, id=c.id) for c in checks])
+    return pytest.mark.parametrize("check", [pytest.param(c, id=c.id,
+                                                          marks=marks(c) if marks else ())
+                                             for c in checks])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -868,7 +872,7 @@ REGISTRY_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 def _per_device(spec, kw, label, devices, prop, run, dtypes=(None,)) -> list[Check]:
     return [Check(prop, d, lambda d=d, device=device: run(spec, kw, d, device),
-                  label + ("" if device == "cpu" else f"-{device}"))
+                  label + ("" if device == "cpu" else f"-{device}"), device)
             for device in devices for d in dtypes]
 
 
