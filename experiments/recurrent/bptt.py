@@ -1,6 +1,6 @@
 """Gradients through time and their remedies:
 ``python experiments/recurrent/bptt.py [--out FILE] [--seeds 0 1 2] [--lengths 10 30 100 200]
-[--steps 300]``.
+[--steps 300] [--remedies-only]``.
 
 Two studies on the memory task (``SymbolRecall``: copy the first of T one-hot symbols over
 T - 1 distractors; 8 symbols, chance 0.125), one JSON file that the report reads.
@@ -181,10 +181,12 @@ def main(argv=None) -> int:
     p.add_argument("--lengths", type=int, nargs="+", default=[10, 30, 100, 200])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--out", type=Path, default=HERE / "bptt.json")
+    p.add_argument("--remedies-only", action="store_true",
+                   help="skip the gradient study (a remedies run at another budget)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     gradients, remedies = [], []
-    for seed in args.seeds:
+    for seed in [] if args.remedies_only else args.seeds:
         t0 = time.perf_counter()
         gradients += gradient_study(seed, args.steps)
         print(f"gradients seed {seed}: {time.perf_counter() - t0:.0f} s", file=sys.stderr,

@@ -15,6 +15,8 @@ from nnref.experiment import reporting as R
 HERE = Path(__file__).resolve().parent
 BPTT = HERE / "bptt.json"  # written by bptt.py beside this script
 MNIST1D = HERE / "mnist1d_rnn.json"  # written by mnist1d_rnn.py
+# the remedies again at a larger budget (bptt.py --remedies-only --lengths 30 --steps 1000)
+BUDGET = HERE / "bptt_budget.json"
 # The MNIST-1D paper's GRU (Greydanus 2020) and the mnist1d repository's saved GRU runs.
 GRU_PUBLISHED, GRU_REPO_RUNS = 0.91, (0.911, 0.891)
 # The plain RNN "fails" at a T where its median test accuracy is below this (chance: 0.125).
@@ -139,6 +141,45 @@ def remedies(rec: dict, out: Path) -> dict:
     }
 
 
+def budget(rec: dict) -> dict:
+    """The remedies at another budget: every arm against the plain RNN, seed by seed, at each
+    T of that run: the factor that could flip the verdicts above, varied."""
+    r = pd.DataFrame(rec["remedies"])
+    arms = list(dict.fromkeys(r.arm))
+
+    def acc(arm, length):
+        return r[(r.arm == arm) & (r.length == length)].sort_values("seed").test_acc
+
+    lengths = sorted(set(r.length))
+    cmp = {(a, t): R.compare(acc(a, t), acc("RNN", t), paired=True)
+           for a in arms[1:] for t in lengths}
+    rows = ["| arm | " + " | ".join(f"T = {t}: test acc (per seed) | against the RNN"
+                                    for t in lengths) + " |",
+            "|---|" + "---|---|" * len(lengths)]
+    word = {True: "better", False: "worse", None: "—"}
+    for a in arms:
+        cells = []
+        for t in lengths:
+            v = acc(a, t)
+            cells.append(f"**{R.fmt(float(v.median()))}** ({', '.join(R.fmt(x) for x in v)})")
+            cells.append("" if a == "RNN" else word[cmp[a, t].a_better])
+        rows.append(f"| {a} | " + " | ".join(cells) + " |")
+    clips = [a for a in arms if "clip" in a]
+
+    def held(*names):
+        return R.claim(*(cmp[a, t] for a in names for t in lengths))
+
+    return {
+        "budget_ran": True, "budget_steps": rec["steps"], "budget_table": "\n".join(rows),
+        "budget_lengths": ", ".join(str(t) for t in lengths),
+        "budget_seeds": int(r.groupby(["arm", "length"]).size().min()),
+        "budget_lstm": held("LSTM"), "budget_gru": held("GRU"),
+        "budget_clip": held(*clips), "budget_l2": held("RNN + L2 1e-3"),
+        "budget_clip_helps": ", ".join(f"{a} at T = {t}" for a in clips for t in lengths
+                                       if cmp[a, t].a_better) or "none",
+    }
+
+
 def mnist1d(rec: dict) -> dict:
     """MNIST-1D read as 40 steps: final and best test accuracy per model, the GRU against its
     published number, and the GRU against the LSTM and the RNN (paired: same seed, same
@@ -186,6 +227,10 @@ def build(sweep: Path, out: Path) -> dict:
     side = {"bptt_ran": rec is not None}
     if rec is not None:
         side |= gradients(rec, out) | remedies(rec, out)
+    rec = R.side_study(sweep, out, BUDGET)
+    side["budget_ran"] = rec is not None
+    if rec is not None:
+        side |= budget(rec)
     rec = R.side_study(sweep, out, MNIST1D)
     side |= {"mnist1d_ran": rec is not None, "gru_published": GRU_PUBLISHED}
     if rec is not None:
