@@ -94,7 +94,7 @@ def test_the_split_is_nnrefs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("placement", ["after", "before"])
+@pytest.mark.parametrize("placement", ["after"])  # the placement rerun with recomputed BN stats
 def test_plain_torch_reaches_the_tracked_verdict_at_depth_40(placement):
     from nnref.experiment import reporting as R
 
