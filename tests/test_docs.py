@@ -308,6 +308,7 @@ def test_every_page_renders_in_chromium(browser):
                 "let el = document.getElementById(arguments[0]);"
                 "while (el && !(el.querySelector && el.querySelector('.nnref-math')))"
                 "  el = el.nextElementSibling;"
-                "const m = el.querySelector('.nnref-math'); m.scrollIntoView(); return m;", anchor)
+                "const m = el.querySelector('.nnref-math'); m.scrollIntoView();"
+                "window.scrollBy(0, -120); return m;", anchor)  # clear of the sticky header
             rule.screenshot(str(SHOTS / f"{shot}_rule.png"))
         driver.save_screenshot(str(SHOTS / f"{shot}.png"))

@@ -100,7 +100,8 @@ def runnable(argv: list[str], tmp: Path) -> list[str]:
     - ``bash scripts/run.sh ...`` and ``experiments/train.py`` runs and sweeps: one batch per
       job (``debug=fast_dev_run``), logs in a temporary folder; an Optuna search: 2 trials;
     - a sweep on a Slurm cluster or a whole experiment's sweep: its configuration composed
-      (``--cfg job`` without ``-m``: every group, key and value is checked, nothing trains);
+      (``--cfg job`` without ``-m``, a swept list standing for its first value: every group,
+      key and value is checked, nothing trains);
     - ``resume=<run dir>``: as written (a run of one epoch is what it resumes);
     - ``experiments/<name>/*.py`` (a report, a study on a paper's terms): ``--help`` (a report
       reads a finished sweep; a study runs for half an hour);
@@ -120,7 +121,9 @@ def runnable(argv: list[str], tmp: Path) -> list[str]:
         if any(a in ("--help", "-h") or a.startswith(("--cfg", "resume=")) for a in argv):
             return argv
         if any(COMPOSE_ONLY.search(a) for a in argv) and "-m" in argv:
-            return [a for a in argv if a != "-m"] + ["--cfg", "job"]
+            # one job's configuration: a swept value list stands for its first value
+            one = [re.sub(r"=([^\[\](),]+),[^\[\]]*$", r"=\1", a) for a in argv if a != "-m"]
+            return one + ["--cfg", "job"]
         if "hparams_search=optuna" in argv:
             return [a for a in argv if not a.startswith("hydra.sweeper.n_trials=")] + fast + [
                 "hydra.sweeper.n_trials=2"]
@@ -191,7 +194,11 @@ def test_command_runs(path, line, workdir, request):
     assert not any("<" in a and ">" in a for a in argv), f"a placeholder in a command: {line}"
     argv = runnable(argv, workdir)
     # paths in the documents are relative to the repository root; run there with python = .venv
+    # python is the environment's; so are its console scripts (tensorboard, optuna, nnref)
+    scripts = Path(sys.executable).parent
     cmd = [sys.executable if a == "python" else a for a in argv]
+    if (scripts / cmd[0]).is_file():
+        cmd[0] = str(scripts / cmd[0])
     result = subprocess.run(cmd, cwd=ROOT, env=_env(workdir), capture_output=True, text=True,
                             timeout=1200)
     assert result.returncode == 0, (f"{' '.join(argv)}\n" + result.stdout[-3000:]

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import http.server
 import importlib
+import importlib.util
 import inspect
 import json
 import os
@@ -159,6 +160,9 @@ WRITTEN_PAGES = [("usage.md", "Using the library", True),
                  ("configuration.md", "Training and configuration", True),
                  ("testing.md", "Testing your own autograd Function", True),
                  ("performance.md", "Performance", True)]
+# Pages of wide tables: shown without the table of contents, so the tables fit the column.
+WIDE_PAGES = {"performance.md"}
+WIDE = "---\nhide:\n  - toc\n---\n\n"
 # The deviations table lives beside the code that reads it as the tests' allow-list.
 DEVIATIONS = ROOT / "src" / "nnref" / "verify" / "deviations.md"
 
@@ -193,6 +197,12 @@ def public_path(obj) -> str:
                 return f"{mod}.{name}"
     raise BuildError(f"{obj.__module__}.{obj.__qualname__} is not exported by any module of "
                      f"the API reference ({', '.join(api_modules())})")
+
+
+def breakable(path: str) -> str:
+    """``path`` as inline code that a narrow table cell may break after a dot, and nowhere else
+    (``torch.nn.<wbr>Identity``, never ``torch.nn.Ide|ntity``)."""
+    return f"<code>{path.replace('.', '.<wbr>')}</code>"
 
 
 def torch_path(obj) -> str:
@@ -287,7 +297,10 @@ def _sources(module_name: str) -> str:
         for value in vars(module).values():
             found = value if inspect.ismodule(value) else sys.modules.get(
                 getattr(value, "__module__", None) or "")
-            if found is not None and found.__name__.split(".")[0] == "nnref":
+            # a package lists every submodule imported anywhere; what it uses, it imports by
+            # name (reached through those names), so its submodules are not followed as such
+            own = inspect.ismodule(value) and value.__name__.startswith(module.__name__ + ".")
+            if found is not None and found.__name__.split(".")[0] == "nnref" and not own:
                 todo.append(found)
     digest = hashlib.sha256()
     for name in sorted(seen):
@@ -297,6 +310,13 @@ def _sources(module_name: str) -> str:
 
 def _qualname(obj) -> str:
     return "-" if obj is None else f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _verifier_modules(kind: str) -> list[str]:
+    """The modules that verify ``kind``: its checks and its cases (looked up by name at run
+    time, so no import leads to them)."""
+    names = [verify.VERIFIERS.get(kind, "nnref.verify"), f"nnref.verify.cases.{kind}"]
+    return [n for n in names if importlib.util.find_spec(n) is not None]
 
 
 def cache_key(spec: registry.Spec, *modules: str) -> str:
@@ -434,9 +454,18 @@ def verification(spec: registry.Spec) -> dict:
             "failed": sum(not r.ok for r in rows)}
 
 
+def _verification_table(table: str, passed: bool) -> str:
+    """The table as the page shows it: a case's keyword arguments one breakable item each, and
+    no status column when every case passed (the line above says so), so it fits the column."""
+    table = re.sub(r",(?=[A-Za-z_]\w*=)", ", ", table)
+    if passed:
+        table = "\n".join(re.sub(r"\|[^|]*\|$", "|", line) for line in table.splitlines())
+    return table
+
+
 def component_section(spec: registry.Spec, page: str, stats: dict) -> str:
     ref_path = public_path(spec.reference)
-    base = (f"`{torch_path(spec.builtin)}`" if spec.builtin is not None
+    base = (breakable(torch_path(spec.builtin)) if spec.builtin is not None
             else "none: checked against an independent formula (an oracle)")
     prose, params = docstring_parts(spec.reference)
     signature = inspect.signature(spec.reference).parameters
@@ -488,8 +517,7 @@ def component_section(spec: registry.Spec, page: str, stats: dict) -> str:
         out += ["    ```python", textwrap.indent(code, "    "), "    ```", ""]
     start = time.perf_counter()
     checked, hit = cached(f"verify/{spec.kind}.{spec.name}",
-                          cache_key(spec, "nnref.verify", verify.VERIFIERS.get(spec.kind,
-                                                                               "nnref.verify")),
+                          cache_key(spec, "nnref.verify", *_verifier_modules(spec.kind)),
                           lambda: verification(spec))
     stats["verified"] += 1
     stats["verified cached"] += hit
@@ -501,7 +529,7 @@ def component_section(spec: registry.Spec, page: str, stats: dict) -> str:
                else f"**{checked['failed']} of {checked['cases']} cases fail**")
     out += ["", "### Verified on the machine that built this page", "",
             f"`nnref.verify.run(names=[{spec.name!r}], devices=['cpu'])`: {verdict}.", "",
-            checked["table"], ""]
+            _verification_table(checked["table"], checked["failed"] == 0), ""]
     return "\n".join(out)
 
 
@@ -525,7 +553,7 @@ def story(page: str, told: Story) -> str:
                             f"conclusion paragraph containing {told.verdict!r}"))
     link = page_link(page, f"experiments/{told.experiment}/index.md")
     out = ['!!! quote "What the lecture notes claim, and the experiment that tests it"', "",
-           textwrap.indent(claim[0], "    "), "", f"    {told.why}", ""]
+           textwrap.indent(claim[0], "    "), "", f"    {told.why}" if told.why else "", ""]
     if told.figure:
         if not (readme.parent / told.figure).is_file():
             raise BuildError(f"{page}: experiments/{told.experiment}/{told.figure} is missing")
@@ -537,11 +565,22 @@ def story(page: str, told: Story) -> str:
     return "\n".join(out)
 
 
+def _own_experiment(slug: str) -> Story | None:
+    """The story of a kind no entry of STORIES tells yet, when an experiment of the same name
+    has a report (experiments/recurrent for the recurrent layers): its first figure and its
+    first verdict."""
+    readme = ROOT / "experiments" / slug / "README.md"
+    if not readme.is_file():
+        return None
+    figure = re.search(r"!\[[^\]]*\]\(([^)/]+\.png)\)", readme.read_text(encoding="utf-8"))
+    return Story(slug, figure.group(1) if figure else None, "**", "")
+
+
 def _index_table(specs: list[registry.Spec], where: dict[str, str]) -> str:
     """A table of ``specs``, each linked to its section (on the page ``where[name]``)."""
     rows = ["| name | torch counterpart | family | in short |", "|---|---|---|---|"]
     rows += [f"| [{s.name}]({where.get(s.name, '')}#{s.name}) | "
-             f"{f'`{torch_path(s.builtin)}`' if s.builtin is not None else 'oracle'} | "
+             f"{breakable(torch_path(s.builtin)) if s.builtin is not None else 'oracle'} | "
              f"{s.family or '-'} | {cell(in_short(s.note))} |" for s in specs]
     return "\n".join(rows)
 
@@ -565,7 +604,7 @@ def component_pages() -> list[dict]:
                    for f in dict.fromkeys(s.family for s in specs) if f not in grouped]
         if kind not in FAMILY_PAGES:
             page = f"{slug}.md"
-            opening = STORIES.get((kind, None))
+            opening = STORIES.get((kind, None)) or _own_experiment(slug)
             write(page, "\n\n".join([
                 f"# {title}",
                 story(page, opening) if opening else "",
@@ -664,11 +703,11 @@ def written_pages() -> list[dict]:
             continue
         text = re.sub(r"^\{\{ README: (\S+) \}\}$", lambda m: readme_block(m.group(1)),
                       path.read_text(encoding="utf-8"), flags=re.M)
-        write(name, text)
+        write(name, WIDE + text if name in WIDE_PAGES else text)
         nav.append({title: name})
     if not DEVIATIONS.is_file():
         raise BuildError(f"{DEVIATIONS.relative_to(ROOT)} is missing")
-    write("deviations.md", DEVIATIONS.read_text(encoding="utf-8"))
+    write("deviations.md", WIDE + DEVIATIONS.read_text(encoding="utf-8"))
     nav.append({"Deviations from torch": "deviations.md"})
     return nav
 
