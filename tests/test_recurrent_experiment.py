@@ -184,3 +184,41 @@ def test_tracked_report_states_the_remedy_verdicts_of_its_json():
         held = reporting.claim(*(reporting.compare(acc[a, t], acc["RNN", t], paired=True)
                                  for a in arms for t in failing)) if failing else None
         assert reporting.verdict(held, source) in readme, arms
+
+
+def test_tracked_report_states_the_verdicts_at_the_larger_budget():
+    from nnref.experiment import reporting
+
+    path = HERE / "bptt_budget.json"
+    if not path.is_file():
+        pytest.fail("experiments/recurrent/bptt_budget.json is tracked: run bptt.py "
+                    "--remedies-only --lengths 30 --steps 1000")
+    rec = json.loads(path.read_text())
+    acc = {}
+    for r in sorted(rec["remedies"], key=lambda r: r["seed"]):
+        acc.setdefault((r["arm"], r["length"]), []).append(r["test_acc"])
+    lengths = sorted({t for _, t in acc})
+    readme = (HERE / "README.md").read_text()
+    tail = readme[readme.index(f"At {rec['steps']} steps (T = "):]
+    for arms, source in ((["LSTM"], "the lecture notes"), (["GRU"], "the same claim for the GRU"),
+                         (["RNN + clip 0.1", "RNN + clip 1", "RNN + clip 10"],
+                          "the lecture notes on clipping"),
+                         (["RNN + L2 1e-3"], "the lecture notes on L2")):
+        held = reporting.claim(*(reporting.compare(acc[a, t], acc["RNN", t], paired=True)
+                                 for a in arms for t in lengths))
+        assert reporting.verdict(held, source) in tail, arms
+
+
+def test_tracked_report_states_the_mnist1d_gru_of_its_json():
+    from statistics import median
+
+    from nnref.experiment import reporting
+
+    rec = json.loads((HERE / "mnist1d_rnn.json").read_text())
+    finals = [r["test_acc"][-1] for r in rec["runs"] if r["model"] == "GRU"]
+    assert len(finals) >= 3 and rec["steps"] == 6000  # the notebooks' budget
+    gru = median(finals)
+    held = abs(gru - 0.91) <= 0.02
+    readme = (HERE / "README.md").read_text()
+    assert (f"{reporting.verdict(held, 'the MNIST-1D paper')} the GRU baseline: median final "
+            f"test accuracy {reporting.fmt(gru)} after 6000 steps") in readme
