@@ -43,6 +43,18 @@ def _choose(runs: pd.DataFrame) -> dict:
     return {"chosen": chosen, "stuck": stuck, "edges": edges, "best": best}
 
 
+def _grid(runs: pd.DataFrame) -> str:
+    """``depths 10, 25 at rates 0.1, 0.3; depth 50 at rate 0.01``: the depths that tried the
+    same rates, together."""
+    rates = {int(d): tuple(sorted(g.lr.unique())) for d, g in runs.groupby("depth")}
+    groups: dict[tuple, list[int]] = {}
+    for d, r in sorted(rates.items()):
+        groups.setdefault(r, []).append(d)
+    return "; ".join(f"depth{'s' if len(ds) > 1 else ''} {', '.join(map(str, ds))} at "
+                     f"rate{'s' if len(r) > 1 else ''} {', '.join(f'{v:g}' for v in r)}"
+                     for r, ds in groups.items())
+
+
 def paper_terms(sweep: Path, out: Path) -> dict:
     """The numbers of deep_swish.py's runs (the sweep's own ``deep_swish.json`` if
     ``run_experiments.sh --long`` wrote one, else the tracked one, which ``out`` then keeps):
@@ -134,11 +146,8 @@ def paper_terms(sweep: Path, out: Path) -> dict:
     return {
         "paper_ran": True, "paper_fig": fig_name, "paper_rec": rec, "paper_past": PAST,
         "paper_placements": placements, "paper_table": table,
-        "paper_depths": {pl: sorted(int(d) for d in chosen[chosen.placement == pl].depth
-                                    .unique()) for pl in placements},
         "paper_seeds": int(main.groupby(["placement", "depth", "arm", "lr"]).size().min()),
-        "paper_lrs": {pl: sorted(float(v) for v in main[main.placement == pl].lr.unique())
-                      for pl in placements},
+        "paper_grid": {pl: _grid(main[main.placement == pl]) for pl in placements},
         "paper_running_only": sorted({f"BN {p}, depth {d}" for p, d in zip(
             main[main.bn_stats == "running"].placement, main[main.bn_stats == "running"].depth,
             strict=True)}),
