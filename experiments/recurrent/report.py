@@ -180,6 +180,7 @@ def budget(rec: dict) -> dict:
         "budget_judged": ", ".join(str(t) for t in judged_at) or "none",
         "budget_ran": True, "budget_steps": rec["steps"], "budget_table": "\n".join(rows),
         "budget_lengths": ", ".join(str(t) for t in lengths),
+        "budget_args": " ".join(str(t) for t in lengths),
         "budget_seeds": int(r.groupby(["arm", "length"]).size().min()),
         "budget_lstm": held("LSTM"), "budget_gru": held("GRU"),
         "budget_clip": held(*clips), "budget_l2": held("RNN + L2 1e-3"),
