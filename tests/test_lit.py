@@ -20,6 +20,7 @@ from nnref.experiment.lit import (
     DivergenceGuard,
     EpochLine,
     GradientFlowMonitor,
+    GradientThroughTime,
     LitModel,
     gradient_flow_figure,
 )
@@ -399,3 +400,47 @@ def test_scheduler_steps_once_per_epoch(scheduler, kwargs):
     trainer.fit(lit, datamodule=DataModule(Digits(batch_size=256)))
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5 ** 3)
     assert trainer.global_step == 3 * 5
+
+
+def test_gradient_through_time_is_logged_against_t(tmp_path):
+    """|dL/dh_t| of a recurrent layer for every t, TensorBoard's step = t; for a tanh RNN
+    whose recurrent matrix is scaled well below 1 it must fall toward t = 1 by decades (the
+    vanishing regime), and every value must equal the gradient autograd gives for h_t."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from nnref.experiment.data import TensorData
+    from nnref.experiment.models import RecurrentClassifier
+
+    class Seq(TensorData):
+        def load(self):
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(64, 30, generator=g)
+            return x, (x[:, 0] > 0).long()
+
+    torch.manual_seed(0)
+    net = RecurrentClassifier((30,), 2, cell="rnn", hidden=16, radius=0.3)
+    lit = LitModel(net, num_outputs=2, optim={"name": "sgd", "lr": 0.0})
+    logger = TensorBoardLogger(str(tmp_path), name="tb", version="")
+    _trainer(1, [GradientThroughTime(every_n_steps=1)], logger=logger).fit(
+        lit, datamodule=DataModule(Seq(batch_size=64, val_fraction=0.1, test_fraction=0.1)))
+    ev = EventAccumulator(str(tmp_path / "tb"))
+    ev.Reload()
+    [tag] = [t for t in ev.Tags()["scalars"] if t.startswith("grad_through_time/")]
+    assert tag == "grad_through_time/rnn/step_0"
+    logged = [(e.step, e.value) for e in ev.Scalars(tag)]
+    assert [t for t, _ in logged] == list(range(1, 31))
+    # the same norms from autograd directly, the batch the step saw (lr 0: weights unchanged)
+    data = Seq(batch_size=64, val_fraction=0.1, test_fraction=0.1)
+    data.setup()
+    x, y = data.splits["train"]  # one batch holds it all (the order does not change a mean)
+    r = net.rnn  # unrolled by hand from its weights: h_t = tanh(W x_t + b + U h_(t-1) + c)
+    h, hs = torch.zeros(len(x), 16), []
+    for t in range(30):
+        h = torch.tanh(x[:, t:t + 1] @ r.weight_ih_l0.T + r.bias_ih_l0 + h @ r.weight_hh_l0.T
+                       + r.bias_hh_l0)
+        hs.append(h)
+    loss = nn.functional.cross_entropy(net.out(hs[-1]), y)
+    expected = [math.log10(float(g.norm())) for g in torch.autograd.grad(loss, hs)]
+    assert [v for _, v in logged] == pytest.approx(expected, rel=1e-5)
+    assert expected[-1] - expected[0] > 3  # vanishing: decades lost on the way to t = 1

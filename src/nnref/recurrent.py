@@ -414,6 +414,10 @@ class _RNNBase(nn.Module):
         real_hidden = proj_size if proj_size > 0 else hidden_size
         self._flat_weights_names: list[str] = []
         self._all_weights: list[list[str]] = []
+        # A list here asks the next forward to keep the last layer's states h_1..h_T (forward
+        # direction) with their gradients retained: dL/dh_t, for measuring gradients through
+        # time (nnref.experiment.lit.GradientThroughTime). None: nothing kept.
+        self.kept_states: list[torch.Tensor] | None = None
         for layer in range(num_layers):
             for direction in range(self.num_directions):
                 layer_input = input_size if layer == 0 else real_hidden * self.num_directions
@@ -536,9 +540,14 @@ class _RNNBase(nn.Module):
                 state = tuple(s[k] for s in states)
                 state = state if len(state) == 2 else state[0]
                 out = []
+                keep = (self.kept_states is not None and direction == 0
+                        and layer == self.num_layers - 1 and torch.is_grad_enabled())
                 for t in (reversed(range(len(gx))) if direction == 1 else range(len(gx))):
                     state = step(gx[t], state, w_hh, b_hh, *extra)
                     out.append(state[0] if isinstance(state, tuple) else state)
+                    if keep and out[-1].requires_grad:
+                        out[-1].retain_grad()
+                        self.kept_states.append(out[-1])
                 if direction == 1:
                     out.reverse()
                 outputs.append(torch.stack(out, 0))

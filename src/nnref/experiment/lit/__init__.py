@@ -5,11 +5,13 @@ from nnref.experiment.lit.callbacks import (
     DivergenceGuard,
     EpochLine,
     GradientFlowMonitor,
+    GradientThroughTime,
     MaxNormConstraint,
     gradient_flow_figure,
 )
 from nnref.experiment.lit.data import DataModule
 from nnref.experiment.lit.module import DEFAULT_LOSS, SCHEDULERS, LitModel
 
-__all__ = ["DataModule", "DivergenceGuard", "EpochLine", "GradientFlowMonitor", "MaxNormConstraint",
-           "gradient_flow_figure", "STORY_LAYOUT", "LitModel", "DEFAULT_LOSS", "SCHEDULERS"]
+__all__ = ["DataModule", "DivergenceGuard", "EpochLine", "GradientFlowMonitor",
+           "GradientThroughTime", "MaxNormConstraint", "gradient_flow_figure", "STORY_LAYOUT",
+           "LitModel", "DEFAULT_LOSS", "SCHEDULERS"]

@@ -21,7 +21,7 @@ from nnref import registry
 from nnref.regularization import max_norm_
 
 __all__ = ["GradientFlowMonitor", "DivergenceGuard", "MaxNormConstraint", "EpochLine",
-           "gradient_flow_figure", "STORY_LAYOUT"]
+           "gradient_flow_figure", "STORY_LAYOUT", "GradientThroughTime", "EpochBar"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ STORY_LAYOUT = {
         "log10 gradient L2 norm, every layer": ["Multiline", [r"^grad_norm_log10/"]],
         "log10 first layer / last layer gradient norm":
             ["Multiline", [r"^grad_norm_ratio/log10_first_over_last$"]],
+    },
+    "4 gradient through time": {
+        "log10 |dL/dh_t| against t, one line per measured step":
+            ["Multiline", [r"^grad_through_time/"]],
     },
     "3 saturated and dead units": {
         "fraction of saturated outputs": ["Multiline", [r"^saturated/"]],
@@ -299,6 +303,51 @@ def gradient_flow_figure(norms: dict[str, float], title: str = ""):
     visibly; a layer whose gradient is exactly zero is marked ``0`` on the floor.
     """
     return _FlowFigure(norms, title).fig
+
+
+class GradientThroughTime(L.Callback):
+    r"""Log how the gradient reaches each time step of every nnref recurrent layer.
+
+    Every ``every_n_steps`` training steps (the first included), for each
+    :mod:`nnref.recurrent` layer ``<name>``, the scalars
+    ``grad_through_time/<name>/step_<k>`` hold :math:`\log_{10} \lVert \partial L /
+    \partial h_t \rVert` (the last layer's state, summed over the batch) with
+    :math:`t = 1 \dots T` as TensorBoard's step: one line per measured training step ``k`` in
+    the Custom Scalars chart *gradient through time*. A line falling toward ``t = 1`` is a
+    gradient that vanishes through time; one rising, a gradient that explodes.
+
+    Args:
+        every_n_steps: measure every this many optimizer steps (>= 1). Default: 100.
+    """
+
+    def __init__(self, every_n_steps: int = 100) -> None:
+        if not (isinstance(every_n_steps, int) and every_n_steps >= 1):
+            raise ValueError(f"every_n_steps must be an integer >= 1, got {every_n_steps!r}")
+        self.every_n_steps = every_n_steps
+        self._layers: list[tuple[str, nn.Module]] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        from nnref.recurrent import GRU, LSTM, RNN
+
+        self._layers = [(n, m) for n, m in pl_module.named_modules()
+                        if isinstance(m, (RNN, LSTM, GRU))]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            for _, layer in self._layers:
+                layer.kept_states = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        for name, layer in self._layers:
+            kept, layer.kept_states = layer.kept_states, None
+            if not kept:
+                continue
+            norms = torch.stack([h.grad.norm() if h.grad is not None else h.new_zeros(())
+                                 for h in kept]).tolist()
+            tag = f"grad_through_time/{name.removeprefix('model.')}/step_{trainer.global_step}"
+            for t, g in enumerate(norms, start=1):
+                for logger in trainer.loggers:
+                    logger.log_metrics({tag: math.log10(g) if g > 0 else -math.inf}, step=t)
 
 
 class EpochBar(RichProgressBar):
