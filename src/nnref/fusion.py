@@ -43,7 +43,12 @@ import torch
 __all__ = ["NOT_OFFERED", "RECOMPILE_LIMIT", "functions", "fused", "is_enabled"]
 
 # Function qualname -> what verify --fused measured when it was compiled (see the module doc).
-NOT_OFFERED: dict[str, str] = {}
+NOT_OFFERED: dict[str, str] = {
+    "nnref.normalization._BatchNormFn": (
+        "not proven: verify --fused compiled its backward past the recompile limit (64 "
+        "graphs: one per rank, eps, affine flags and needs_input_grad combination) and failed "
+        "at case num_features=6,bias=False; the 11 norm cases before it passed (torch 2.13, CPU)"),
+}
 
 _depth = 0
 RECOMPILE_LIMIT = 64  # graphs per formula inside the context (dtypes, shapes, constants)
