@@ -21,3 +21,24 @@ def test_the_paper_preset_composes_the_notebooks_terms():
     assert "suite" not in cfg  # a preset, not part of run_experiments.sh
     mlp = _cfg("model=mlp", "model.width=100", "model.residual=true")  # the comment's command
     assert mlp.model.depth == 2 and mlp.model.residual is True
+
+
+def test_the_paper_preset_feeds_one_fixed_order():
+    from nnref.experiment.data import IndexBatches, TensorData
+
+    assert _cfg().data.shuffle is False
+
+    class Ten(TensorData):
+        def load(self):
+            import torch
+
+            return torch.arange(10.0).unsqueeze(1), torch.zeros(10, dtype=torch.long)
+
+    for shuffle in (False, True):
+        data = Ten(batch_size=5, val_fraction=0.0, test_fraction=0.0, standardize=False,
+                   shuffle=shuffle)
+        loader = data.loader("train", True)
+        assert isinstance(loader, IndexBatches)
+        epochs = [[x.flatten().tolist() for x, _ in loader] for _ in range(2)]
+        train = data.splits["train"][0].flatten().tolist()  # the order the split left
+        assert (epochs[0] == epochs[1] == [train[:5], train[5:]]) is (not shuffle)

@@ -294,6 +294,8 @@ def _chance(data: TensorData) -> float | None:
     """The validation accuracy of always answering the most frequent class (classification
     only): the level a reported accuracy must clear."""
     y = data.splits["val"][1]
+    if not len(y):
+        return None  # no validation split: no accuracy to compare with
     if data.task == "multiclass":
         return float(torch.bincount(y.long()).max()) / len(y)
     if data.task == "binary":

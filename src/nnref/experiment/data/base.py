@@ -100,6 +100,8 @@ class TensorData:
             notes' noise injection on inputs). Default: 0.
         shift: maximum circular shift (in samples/pixels along the last dim) of training
             inputs per batch (augmentation). Default: 0.
+        shuffle: draw a new order of the training set every epoch. ``False``: the loaded
+            order every epoch, as a loop that walks a fixed array. Default: ``True``.
         seed: seed of the split, the subsample, shuffling and augmentation.
         data_dir: where data sets that need files find or cache them.
     """
@@ -109,7 +111,7 @@ class TensorData:
     def __init__(self, batch_size: int | str = 64, val_fraction: float = 0.15,
                  test_fraction: float = 0.15, subsample: int | None = None,
                  standardize: bool = True, noise: float = 0.0, shift: int = 0, seed: int = 0,
-                 data_dir: str = "data") -> None:
+                 data_dir: str = "data", shuffle: bool = True) -> None:
         for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             check(key, value, is_number(value) and 0.0 <= value < 1.0, "in [0, 1)")
         check("test_fraction", test_fraction, val_fraction + test_fraction < 1.0,
@@ -123,7 +125,8 @@ class TensorData:
         self.batch_size = batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.subsample, self.standardize = subsample, standardize
-        self.noise, self.shift, self.seed = noise, shift, seed
+        check("shuffle", shuffle, isinstance(shuffle, bool), "true or false")
+        self.noise, self.shift, self.seed, self.shuffle = noise, shift, seed, shuffle
         self.data_dir = str(data_dir)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._train_generator: torch.Generator | None = None
@@ -209,7 +212,8 @@ class TensorData:
             generator = self._train_generator
         else:
             generator = torch.Generator().manual_seed(self.seed)
-        return IndexBatches(x, y, bs, shuffle=train, generator=generator, rank=rank,
+        return IndexBatches(x, y, bs, shuffle=train and self.shuffle, generator=generator,
+                            rank=rank,
                             world_size=world_size, augment=augment)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
