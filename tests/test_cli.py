@@ -364,3 +364,8 @@ def test_every_train_command_of_help_runs_as_written(tmp_path, monkeypatch, user
     for args in commands:
         args = [f"resume={run}" if a == "resume=<run" else a for a in args if a != "dir>"]
         assert cli.prepare([*args, f"paths.log_dir={tmp_path}"], CONF), args
+
+
+def test_the_readme_counts_the_suite():
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"runs one of the {len(suite.names())} experiments of the notes" in readme
