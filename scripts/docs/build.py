@@ -120,9 +120,11 @@ STORIES = {
         "Smooth activations trade the rectifiers' kink for a derivative everywhere; the "
         "activations experiment trains the same network with each at its best learning rate."),
     ("activation", "gated"): Story(
-        "activations", "deep_swish.png", "Does not agree with Ramachandran",
+        "activations", "deep_swish.png", "Agrees with Ramachandran",
         "Swish is the notes' choice for very deep networks (\"2x better … ≥ 40\" layers); the "
-        "experiment tests it against ReLU on the paper's own terms."),
+        "experiment tests it against ReLU on the paper's own terms, with batch norm on either "
+        "side of the activation: the verdict turns on that placement (before the activation it "
+        "does not agree; after, quoted here, it does)."),
     ("activation", "softmax"): Story(
         "basics", None, "SoftMax acts as a sigmoid",
         "Softmax turns logits into class probabilities; with two classes it is the sigmoid of "
