@@ -336,6 +336,7 @@ def train(cfg: Mapping[str, Any], hparams_first: Sequence[str] = ()) -> dict[str
     from nnref.experiment import console
     from nnref.experiment.lit import DivergenceGuard
 
+    console.STOP_REASON.clear()  # a sweep's jobs share a process: no earlier job's reason
     _set_threads(cfg)
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     dm, lit = build(cfg)
